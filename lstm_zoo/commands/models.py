@@ -1,0 +1,54 @@
+"""``lstm-zoo list`` and ``lstm-zoo info``: what the registry holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``list`` and ``info`` commands."""
+    p = subparsers.add_parser(
+        "list",
+        help="list registered models",
+        description="List registered models (shell-style PATTERN, e.g. 'weather*').",
+    )
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style wildcard (default: *)")
+    p.add_argument("--task", help="only models of this task (e.g. forecasting)")
+    p.add_argument(
+        "--pretrained", action="store_true", help="only models with a published pretrained version"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_list)
+
+    p = subparsers.add_parser(
+        "info", help="show a model's metadata", description="Show a registered model's metadata."
+    )
+    p.add_argument("name", help="registered model name")
+    p.set_defaults(handler=_info)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from lstm_zoo import registry
+
+    names = registry.list_models(args.pattern, task=args.task, pretrained=args.pretrained or None)
+    rows = [registry.model_info(n) for n in names]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    if not rows:
+        print("no models match")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    task_width = max(len(r["task"]) for r in rows)
+    for r in rows:
+        pretrained = f"  [pretrained: {', '.join(r['pretrained'])}]" if r["pretrained"] else ""
+        print(f"{r['name']:<{width}}  {r['task']:<{task_width}}  {r['description']}{pretrained}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from lstm_zoo import registry
+
+    print(json.dumps(registry.model_info(args.name), indent=2, default=str))
+    return 0

@@ -1,0 +1,28 @@
+"""Exceptions that lstm_zoo raises for problems a user can fix.
+
+The CLI prints these as one clear line (no traceback unless ``--debug``); Python users can catch
+``LstmZooError`` to handle all of them at once.  Each subclass also derives from the built-in
+exception a user would expect (``KeyError`` for an unknown name, ``ValueError`` for bad input),
+so generic ``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+
+class LstmZooError(Exception):
+    """Base class of every user-facing lstm_zoo error."""
+
+
+class UnknownNameError(LstmZooError, KeyError):
+    """A model, recipe or pretrained name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would otherwise print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateNameError(LstmZooError, ValueError):
+    """A name registered twice."""
+
+
+class DataError(LstmZooError, ValueError):
+    """Input data that cannot be used: missing columns, bad values, too short, empty ..."""

@@ -1,0 +1,308 @@
+"""Names -> model builders and recipes, with metadata, plus entry-point plugin discovery.
+
+A model is registered with :func:`register_model`, a decorator over a builder
+``fn(**hparams) -> keras.Model``.  The metadata (task, description, default hyperparameters,
+inputs/outputs, recipe, pretrained versions) travels with the entry, as in timm's registry.
+
+Third-party packages (and lstm_zoo's own recipes) add models and recipes through the
+entry-point group ``lstm_zoo.plugins``.  Each entry point names a module (importing it
+registers) or a callable (calling it registers).  Discovery is lazy: it happens on the first
+lookup, and a plugin that fails is reported with a warning naming it while the rest of the
+registry keeps working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib.metadata
+import inspect
+import threading
+import types
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from lstm_zoo.errors import DuplicateNameError, UnknownNameError
+
+PLUGIN_GROUP = "lstm_zoo.plugins"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its builder and the metadata that travels with it."""
+
+    name: str
+    builder: Callable[..., Any]
+    task: str
+    description: str
+    default_hparams: Mapping[str, Any]
+    inputs: str
+    outputs: str
+    recipe: str | None
+    pretrained: tuple[str, ...]
+    origin: str
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-friendly description of the entry (what ``lstm-zoo info`` prints)."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "description": self.description,
+            "default_hparams": dict(self.default_hparams),
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "recipe": self.recipe,
+            "pretrained": list(self.pretrained),
+            "origin": self.origin,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeEntry:
+    """A registered recipe: a factory returning the recipe object, and where it came from."""
+
+    name: str
+    factory: Callable[[], Any]
+    task: str
+    description: str
+    origin: str
+
+
+_models: dict[str, ModelEntry] = {}
+_recipes: dict[str, RecipeEntry] = {}
+_lock = threading.RLock()
+_plugins_loaded = False
+_loading_plugin: str | None = None  # name of the plugin being loaded, for error messages
+_plugin_errors: dict[str, str] = {}
+_attempted_plugins: set[tuple[str, str]] = set()
+
+
+def _origin_of(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or "?"
+    qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+    where = f"{module}:{qualname}"
+    return f"{where} (plugin {_loading_plugin!r})" if _loading_plugin else where
+
+
+def _default_hparams(builder: Callable[..., Any]) -> dict[str, Any]:
+    """Keyword defaults of a builder's signature: its default hyperparameters."""
+    params = inspect.signature(builder).parameters.values()
+    return {
+        p.name: p.default
+        for p in params
+        if p.default is not inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def register_model(
+    name: str,
+    *,
+    task: str,
+    description: str,
+    hparams: Mapping[str, Any] | None = None,
+    inputs: str = "",
+    outputs: str = "",
+    recipe: str | None = None,
+    pretrained: Sequence[str] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a model builder ``fn(**hparams) -> keras.Model`` under ``name``.
+
+    ``hparams`` defaults to the keyword defaults of the builder's signature.  Registering a
+    name twice raises :class:`DuplicateNameError` naming both origins, so two plugins can never
+    silently shadow each other.
+    """
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"model name must be a non-empty string without spaces, got {name!r}")
+
+    def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
+        entry = ModelEntry(
+            name=name,
+            builder=builder,
+            task=task,
+            description=description,
+            default_hparams=types.MappingProxyType(
+                dict(hparams) if hparams is not None else _default_hparams(builder)
+            ),
+            inputs=inputs,
+            outputs=outputs,
+            recipe=recipe,
+            pretrained=tuple(pretrained),
+            origin=_origin_of(builder),
+        )
+        with _lock:
+            if name in _models:
+                raise DuplicateNameError(
+                    f"model {name!r} is already registered by {_models[name].origin}; "
+                    f"cannot register it again from {entry.origin}"
+                )
+            _models[name] = entry
+        return builder
+
+    return decorator
+
+
+def register_recipe(
+    name: str, *, task: str, description: str
+) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Register a recipe factory (a class or function returning the recipe object)."""
+
+    def decorator(factory: Callable[[], Any]) -> Callable[[], Any]:
+        entry = RecipeEntry(name, factory, task, description, _origin_of(factory))
+        with _lock:
+            if name in _recipes:
+                raise DuplicateNameError(
+                    f"recipe {name!r} is already registered by {_recipes[name].origin}; "
+                    f"cannot register it again from {entry.origin}"
+                )
+            _recipes[name] = entry
+        return factory
+
+    return decorator
+
+
+def _load_plugin(ep: importlib.metadata.EntryPoint) -> None:
+    """Load one plugin; on failure undo what it registered and warn, naming it."""
+    global _loading_plugin
+    before_models, before_recipes = set(_models), set(_recipes)
+    _loading_plugin = ep.name
+    try:
+        target = ep.load()
+        if callable(target) and not isinstance(target, types.ModuleType):
+            target()
+    except Exception as exc:  # a broken plugin must not take the registry down
+        for key in set(_models) - before_models:
+            del _models[key]
+        for key in set(_recipes) - before_recipes:
+            del _recipes[key]
+        message = f"{type(exc).__name__}: {exc}"
+        _plugin_errors[ep.name] = message
+        warnings.warn(
+            f"lstm_zoo plugin {ep.name!r} ({ep.value}) failed to load and was skipped: {message}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    finally:
+        _loading_plugin = None
+
+
+def load_plugins(rescan: bool = False) -> None:
+    """Discover and load the ``lstm_zoo.plugins`` entry points.
+
+    Runs once, on the first registry lookup.  ``rescan=True`` looks again and loads entry
+    points that appeared since (a plugin ``pip install``-ed into a running session); a plugin
+    is never loaded twice.
+    """
+    global _plugins_loaded
+    with _lock:
+        if _plugins_loaded and not rescan:
+            return
+        _plugins_loaded = True
+        if rescan:
+            importlib.invalidate_caches()
+        eps = importlib.metadata.entry_points(group=PLUGIN_GROUP)
+        for ep in sorted(eps, key=lambda e: (e.name, e.value)):
+            key = (ep.name, ep.value)
+            if key not in _attempted_plugins:  # also skips a distribution seen twice on sys.path
+                _attempted_plugins.add(key)
+                _load_plugin(ep)
+
+
+def plugin_errors() -> dict[str, str]:
+    """Plugins that failed to load, with the error each raised."""
+    load_plugins()
+    return dict(_plugin_errors)
+
+
+def _suggest(name: str, names: Iterable[str]) -> str:
+    names = sorted(names)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    close += [n for n in names if name and name.lower() in n.lower() and n not in close][:3]
+    if close:
+        return "did you mean " + ", ".join(repr(c) for c in close[:3]) + "?"
+    return f"known: {', '.join(names) if names else '(none registered)'}"
+
+
+def _entry(name: str) -> ModelEntry:
+    load_plugins()
+    try:
+        return _models[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown model {name!r}; {_suggest(name, _models)}") from None
+
+
+def list_models(
+    pattern: str = "*", task: str | None = None, pretrained: bool | None = None
+) -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted.
+
+    ``task`` keeps only models of that task; ``pretrained=True`` keeps only models with a
+    published version, ``False`` only those without.
+    """
+    load_plugins()
+    names = []
+    for name, entry in _models.items():
+        if not fnmatch.fnmatchcase(name, pattern):
+            continue
+        if task is not None and entry.task != task:
+            continue
+        if pretrained is not None and bool(entry.pretrained) != pretrained:
+            continue
+        names.append(name)
+    return sorted(names)
+
+
+def get_model(name: str, **overrides: Any) -> Any:
+    """Build the model registered as ``name``; ``overrides`` replace default hyperparameters.
+
+    An override the builder does not accept raises a ``TypeError`` that lists the accepted ones.
+    """
+    entry = _entry(name)
+    accepted = inspect.signature(entry.builder).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(k for k in overrides if k not in accepted)
+    if unknown and not takes_kwargs:
+        raise TypeError(
+            f"model {name!r} has no hyperparameter(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(accepted) or '(none)'}"
+        )
+    hparams = {**entry.default_hparams, **overrides}
+    return entry.builder(**hparams)
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Metadata of the model registered as ``name`` (a JSON-friendly dict)."""
+    return _entry(name).info()
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry itself (builder and metadata) for ``name``."""
+    return _entry(name)
+
+
+def list_recipes(pattern: str = "*") -> list[str]:
+    """Registered recipe names matching a shell-style ``pattern``, sorted."""
+    load_plugins()
+    return sorted(n for n in _recipes if fnmatch.fnmatchcase(n, pattern))
+
+
+def recipe_entry(name: str) -> RecipeEntry:
+    """The registry entry of recipe ``name``."""
+    load_plugins()
+    try:
+        return _recipes[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown recipe {name!r}; {_suggest(name, _recipes)}") from None
+
+
+def get_recipe(name: str) -> Any:
+    """A fresh recipe object for ``name``."""
+    return recipe_entry(name).factory()
+
+
+def unregister(name: str) -> None:
+    """Remove a model (tests and interactive sessions that redefine a builder)."""
+    with _lock:
+        _models.pop(name, None)

@@ -1,0 +1,45 @@
+"""The command line: help for every command, one-line errors, --debug tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lstm_zoo import cli
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_zoo", *args], capture_output=True, text=True
+    )
+
+
+def test_every_command_has_help(capsys):
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"list", "info"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: lstm-zoo" in capsys.readouterr().out
+
+
+def test_unknown_model_is_one_clear_line():
+    result = _run("info", "no-such-model")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("lstm-zoo info: error: unknown model 'no-such-model'")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_traceback():
+    result = _run("--debug", "info", "no-such-model")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_no_command_prints_help():
+    result = _run()
+    assert result.returncode == 2 and "COMMAND" in result.stdout
