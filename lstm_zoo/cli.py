@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module under :mod:`lstm_zoo.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``handler`` (a function taking the
-parsed namespace and returning an exit code or None).  New commands slot in by adding a module;
+parsed namespace and returning an exit code or None).  Commands whose options depend on a
+recipe (``train``, ``evaluate``, ``tune`` ...) set ``accepts_extra=True`` and parse the rest of
+the line themselves with :mod:`lstm_zoo.commands._recipe_args`.  New commands slot in by adding a module;
 this file never changes for them.  Command modules import TensorFlow lazily, inside their
 handlers, so ``lstm-zoo --help`` stays fast.
 """
@@ -47,7 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

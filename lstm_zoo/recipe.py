@@ -1,0 +1,206 @@
+"""The recipe protocol: everything one task needs, in one class a plugin can copy.
+
+A recipe bundles
+
+* data loading — an embedded default that works on a fresh machine (data shipped inside a pip
+  dependency, or generated), plus loaders for real files a user points at (``--data PATH``);
+* preprocessing fitted on the training split only;
+* the registered model(s) it trains, built from :class:`lstm_zoo.layers.LSTM`;
+* training settings (:class:`TrainConfig`: clipping, early stopping, LR schedule ...);
+* evaluation next to naive baselines, and plots;
+* a hyperparameter search space (used by :mod:`lstm_zoo.tuning`);
+* its serving contract (used by :mod:`lstm_zoo.export`).
+
+The generic driver in :mod:`lstm_zoo.training` runs any recipe; a recipe only overrides what
+its task needs.  Register a recipe with ``@register_recipe("name", task=..., description=...)``
+on the class, in a module loaded through the ``lstm_zoo.plugins`` entry-point group.
+
+Models carry their own preprocessing (normalisation, vocabularies) as layers, so a saved
+``.keras`` file and an exported SavedModel take the same raw inputs the recipe reads.
+"""
+
+from __future__ import annotations
+
+import abc
+import argparse
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+Split = Any  # a tf.data.Dataset yielding (x, y), or an (x, y) tuple of arrays / dicts of arrays
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How a recipe's model is trained; every field can be overridden from the CLI or a sweep."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    clipnorm: float | None = 1.0  # gradient clipping by global norm
+    patience: int = 5  # early stopping on the validation loss
+    lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" | "constant"
+    monitor: str = "val_loss"
+    steps_per_epoch: int | None = None  # cap (for huge or streaming datasets)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied; unknown keys raise a clear ``TypeError``."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclasses.dataclass
+class RecipeData:
+    """A recipe's data after loading and preprocessing, split chronologically or by speaker.
+
+    ``model_args`` are builder arguments derived from the data (input width, horizon,
+    normalisation statistics fitted on train, vocabularies); ``info`` is provenance and sizes,
+    recorded in ``metrics.json`` and manifests.  ``extras`` holds whatever else the recipe's
+    evaluation, plots or serving contract need (raw test arrays, timestamps ...).
+    """
+
+    train: Split
+    val: Split
+    test: Split
+    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Recipe(abc.ABC):
+    """Base class of every recipe.  Subclasses set the class attributes and implement
+    :meth:`load` and :meth:`evaluate`; the rest has defaults that suit most tasks."""
+
+    name: ClassVar[str]
+    task: ClassVar[str]
+    description: ClassVar[str]
+    default_model: ClassVar[str]  # the registered model name this recipe trains by default
+    data_provenance: ClassVar[str] = ""  # source and licence of the default data
+    train_config: ClassVar[TrainConfig] = TrainConfig()
+    headline_metric: ClassVar[str] = "loss"  # the metric shown in listings (lower is better ...)
+    headline_higher_is_better: ClassVar[bool] = False
+
+    # ---- command line --------------------------------------------------------------------
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add recipe-specific options (``--time-col`` ...); their values reach :meth:`load`."""
+
+    # ---- data -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load(self, data: str | Path | None = None, *, seed: int = 0, **options: Any) -> RecipeData:
+        """Load ``data`` (None: the embedded default) and preprocess it into splits.
+
+        Bad input raises :class:`lstm_zoo.errors.DataError` naming the file, column and row.
+        """
+
+    # ---- model ----------------------------------------------------------------------------
+    def build_model(self, data: RecipeData, **hparams: Any) -> Any:
+        """Build the default registered model with data-derived arguments and ``hparams``."""
+        from lstm_zoo.registry import get_model
+
+        return get_model(self.default_model, **{**data.model_args, **hparams})
+
+    def loss(self) -> Any:
+        """The training loss (anything ``model.compile`` accepts)."""
+        return "mse"
+
+    def metrics(self) -> list[Any]:
+        """Metrics Keras reports while training."""
+        return []
+
+    def compile(self, model: Any, config: TrainConfig) -> None:
+        """Compile ``model`` with Adam, gradient clipping and the recipe's loss/metrics."""
+        import keras
+
+        learning_rate: Any = config.learning_rate
+        if config.lr_schedule == "cosine":
+            steps = max(1, (config.steps_per_epoch or 100) * config.epochs)
+            learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm)
+        model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.metrics())
+
+    def fit(self, model: Any, data: RecipeData, config: TrainConfig, callbacks: list[Any],
+            verbose: Any = "auto") -> Any:
+        """Train ``model``; returns the Keras ``History``."""
+        x, y = _as_xy(data.train)
+        val = data.val if not isinstance(data.val, tuple) else tuple(data.val)
+        return model.fit(
+            x,
+            y,
+            validation_data=val,
+            epochs=config.epochs,
+            batch_size=config.batch_size if y is not None else None,
+            steps_per_epoch=config.steps_per_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+
+    # ---- evaluation -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def evaluate(self, model: Any, data: RecipeData) -> dict[str, Any]:
+        """Metrics on the test split, next to the naive baselines (a JSON-friendly dict)."""
+
+    def plot(self, model: Any, data: RecipeData, out_dir: Path) -> list[Path]:
+        """Write the recipe's PNG plots (forecast vs actual ...) into ``out_dir``."""
+        return []
+
+    # ---- sweeps ---------------------------------------------------------------------------
+    def search_space(self, hp: Any) -> dict[str, Any]:
+        """Hyperparameters for one trial, drawn from a ``keras_tuner.HyperParameters``.
+
+        Keys that are :class:`TrainConfig` fields (``learning_rate``, ``batch_size`` ...) set
+        the training configuration; all other keys go to :meth:`build_model`.
+        """
+        return {
+            "units": hp.Int("units", 16, 128, step=16),
+            "learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
+        }
+
+    # ---- serving --------------------------------------------------------------------------
+    def serving_contract(self) -> Mapping[str, Any] | None:
+        """Inputs and outputs of the serving signature (None: this recipe cannot be exported).
+
+        A mapping ``{"inputs": {key: (dtype, shape)}, "outputs": {key: (dtype, shape)}}``
+        with ``None`` for the batch and time dimensions; :mod:`lstm_zoo.export` builds the
+        SavedModel signature from it and :meth:`serving_function`.
+        """
+        return None
+
+    def serving_function(self, model: Any) -> Any:
+        """A function from the contract's raw inputs (dict of tensors) to its outputs (dict).
+
+        The default calls ``model`` on the single input and names its output after the
+        contract's single output key; recipes with several outputs or in-graph post-processing
+        override it.
+        """
+        contract = self.serving_contract()
+        if contract is None:
+            raise NotImplementedError(f"recipe {self.name!r} has no serving contract")
+        (in_key,) = contract["inputs"]
+        (out_key,) = contract["outputs"]
+
+        def serve(inputs: Mapping[str, Any]) -> dict[str, Any]:
+            return {out_key: model(inputs[in_key], training=False)}
+
+        return serve
+
+    def sample_inputs(self, data: RecipeData, n: int = 4) -> dict[str, Any]:
+        """A few raw inputs matching the serving contract (for verification and warmup)."""
+        contract = self.serving_contract()
+        if contract is None:
+            raise NotImplementedError(f"recipe {self.name!r} has no serving contract")
+        (in_key,) = contract["inputs"]
+        x, _ = _as_xy(data.test)
+        return {in_key: x[:n]}
+
+
+def _as_xy(split: Split) -> tuple[Any, Any]:
+    """``(x, y)`` for array splits; ``(dataset, None)`` for a ``tf.data.Dataset``."""
+    if isinstance(split, tuple):
+        return split[0], split[1]
+    return split, None
