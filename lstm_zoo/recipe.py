@@ -162,12 +162,13 @@ class Recipe(abc.ABC):
         }
 
     # ---- serving --------------------------------------------------------------------------
-    def serving_contract(self) -> Mapping[str, Any] | None:
-        """Inputs and outputs of the serving signature (None: this recipe cannot be exported).
+    def serving_contract(self, model: Any) -> Mapping[str, Any] | None:
+        """Inputs and outputs of the serving signature of ``model`` (None: not exportable).
 
         A mapping ``{"inputs": {key: (dtype, shape)}, "outputs": {key: (dtype, shape)}}``
         with ``None`` for the batch and time dimensions; :mod:`lstm_zoo.export` builds the
-        SavedModel signature from it and :meth:`serving_function`.
+        SavedModel signature from it and :meth:`serving_function`.  It takes the model because
+        shapes can depend on the data it was trained on (Seattle daily vs Beijing hourly).
         """
         return None
 
@@ -178,7 +179,7 @@ class Recipe(abc.ABC):
         contract's single output key; recipes with several outputs or in-graph post-processing
         override it.
         """
-        contract = self.serving_contract()
+        contract = self.serving_contract(model)
         if contract is None:
             raise NotImplementedError(f"recipe {self.name!r} has no serving contract")
         (in_key,) = contract["inputs"]
@@ -189,9 +190,9 @@ class Recipe(abc.ABC):
 
         return serve
 
-    def sample_inputs(self, data: RecipeData, n: int = 4) -> dict[str, Any]:
+    def sample_inputs(self, model: Any, data: RecipeData, n: int = 4) -> dict[str, Any]:
         """A few raw inputs matching the serving contract (for verification and warmup)."""
-        contract = self.serving_contract()
+        contract = self.serving_contract(model)
         if contract is None:
             raise NotImplementedError(f"recipe {self.name!r} has no serving contract")
         (in_key,) = contract["inputs"]
