@@ -1,0 +1,436 @@
+"""Time-series data handling shared by the forecasting recipes (weather, finance, fraud ...).
+
+One place for the things every time-series recipe must get right, so each recipe stays small:
+
+* :func:`read_csv` / :func:`require_columns` / :func:`numeric_columns` — load a CSV and check it,
+  raising :class:`~lstm_zoo.errors.DataError` that names the file, column and line;
+* :func:`time_index` — parse timestamps, refusing duplicated or out-of-order ones;
+* :func:`regularize` — put the rows on a regular time grid (missing timestamps become NaN rows);
+* :func:`fill_gaps` — interpolate short NaN runs, refuse long ones (naming column and lines);
+* :func:`chronological_split` and :func:`make_windows` — train/val/test by time, then
+  (lookback, horizon) windows whose targets never cross a split boundary;
+* :func:`fit_scaler` — mean/variance fitted on the training rows only;
+* :func:`persistence_forecast`, :func:`seasonal_naive_forecast` — naive baselines;
+* :func:`forecast_errors`, :func:`compare_to_baselines` — MAE/RMSE per horizon step.
+
+Line numbers in messages are 1-based lines of the CSV file (the header is line 1), so a user
+can open the file at the reported line.  Everything here is numpy/pandas; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lstm_zoo.errors import DataError
+
+__all__ = [
+    "Scaler",
+    "SplitBounds",
+    "Windows",
+    "chronological_split",
+    "compare_to_baselines",
+    "fill_gaps",
+    "fit_scaler",
+    "forecast_errors",
+    "make_windows",
+    "numeric_columns",
+    "persistence_forecast",
+    "read_csv",
+    "regularize",
+    "require_columns",
+    "seasonal_naive_forecast",
+    "time_index",
+]
+
+HEADER_LINES = 1  # data row i (0-based) is on line i + 2 of the file
+
+
+def _line(row: int) -> int:
+    """The 1-based file line of 0-based data row ``row`` (line 1 is the header)."""
+    return int(row) + HEADER_LINES + 1
+
+
+def _lines_text(rows: Sequence[int], limit: int = 5) -> str:
+    shown = ", ".join(str(_line(r)) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"line{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+# ---- loading and validation ----------------------------------------------------------------
+
+
+def read_csv(path: str | Path, **read_options: Any) -> pd.DataFrame:
+    """Read a CSV file into a DataFrame, with clear errors for a missing, empty or broken file.
+
+    Values are read as strings-or-numbers by pandas; ``NA``/empty cells become NaN.  Row order
+    is kept (row ``i`` is file line ``i + 2``), which later error messages rely on.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty (expected a CSV header and data rows)")
+    try:
+        frame = pd.read_csv(path, **read_options)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty (expected a CSV header and data rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV file: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataError(f"{path}: has a header but no data rows")
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, source: str) -> None:
+    """Raise a :class:`DataError` naming every column of ``columns`` missing from ``frame``."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))}; "
+            f"the file has: {', '.join(map(repr, frame.columns))}"
+        )
+
+
+def numeric_columns(frame: pd.DataFrame, columns: Sequence[str], *, source: str) -> pd.DataFrame:
+    """``frame[columns]`` as float64; a non-numeric cell raises naming column, line and value.
+
+    Empty cells and ``NA`` stay NaN (gaps are :func:`fill_gaps`' job); infinities are refused.
+    """
+    out = {}
+    for column in columns:
+        raw = frame[column]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy())
+        if len(bad):
+            first = bad[0]
+            raise DataError(
+                f"{source}: column {column!r} has non-numeric value {raw.iloc[first]!r} at "
+                f"{_lines_text(list(bad))} (expected numbers; leave a cell empty or NA for a gap)"
+            )
+        arr = values.to_numpy(dtype="float64")
+        infinite = np.flatnonzero(np.isinf(arr))
+        if len(infinite):
+            raise DataError(
+                f"{source}: column {column!r} has an infinite value at {_lines_text(list(infinite))}"
+            )
+        out[column] = arr
+    return pd.DataFrame(out, index=frame.index)
+
+
+def time_index(
+    frame: pd.DataFrame, time: str | Sequence[str], *, source: str
+) -> pd.DatetimeIndex:
+    """Parse the timestamps of ``frame`` and check they strictly increase.
+
+    ``time`` is one column (any format pandas parses) or several columns that together make a
+    timestamp (e.g. ``["year", "month", "day", "hour"]``).  Unparseable, duplicated or
+    out-of-order timestamps raise a :class:`DataError` naming the column and the lines.
+    """
+    columns = [time] if isinstance(time, str) else list(time)
+    require_columns(frame, columns, source=source)
+    label = columns[0] if len(columns) == 1 else "+".join(columns)
+    try:
+        if len(columns) == 1:
+            stamps = pd.to_datetime(frame[columns[0]], errors="coerce")
+        else:
+            parts = frame[columns].apply(pd.to_numeric, errors="coerce")
+            stamps = pd.to_datetime(parts, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{source}: time column {label!r} cannot be parsed as dates: {exc}") from None
+    bad = np.flatnonzero(stamps.isna().to_numpy())
+    if len(bad):
+        shown = frame[columns].iloc[bad[0]].tolist()
+        raise DataError(
+            f"{source}: time column {label!r} has an empty or unparseable timestamp "
+            f"{shown if len(shown) > 1 else shown[0]!r} at {_lines_text(list(bad))}"
+        )
+    index = pd.DatetimeIndex(stamps).as_unit("ns")
+    values = index.asi8
+    steps = np.diff(values)
+    duplicated = np.flatnonzero(steps == 0) + 1
+    if len(duplicated):
+        raise DataError(
+            f"{source}: time column {label!r} has duplicated timestamp {index[duplicated[0]]} at "
+            f"{_lines_text(list(duplicated))} (each timestamp must appear once)"
+        )
+    backwards = np.flatnonzero(steps < 0) + 1
+    if len(backwards):
+        row = backwards[0]
+        raise DataError(
+            f"{source}: time column {label!r} is not in increasing order: {index[row]} at "
+            f"{_lines_text([row])} comes after {index[row - 1]} (sort the file by time)"
+        )
+    return index
+
+
+def regularize(
+    values: pd.DataFrame, index: pd.DatetimeIndex, *, source: str, freq: str | pd.Timedelta | None = None
+) -> tuple[pd.DataFrame, pd.Timedelta, np.ndarray]:
+    """Put rows on a regular time grid of step ``freq`` (default: the most common step).
+
+    Missing timestamps are inserted as NaN rows (so windows never silently span a hole); a
+    timestamp off the grid raises a :class:`DataError`.  Returns the regular frame (indexed by
+    time), the step, and for each regular row the 0-based source row it came from (-1 where
+    inserted), so later messages can still point at file lines.
+    """
+    if len(index) < 2:
+        raise DataError(f"{source}: only {len(index)} row(s); a time series needs more")
+    index = pd.DatetimeIndex(index).as_unit("ns")  # asi8 below counts nanoseconds
+    steps = np.diff(index.asi8)
+    step = pd.Timedelta(freq) if freq is not None else pd.Timedelta(int(pd.Series(steps).mode()[0]))
+    step_ns = step.value
+    off_grid = np.flatnonzero((index.asi8 - index.asi8[0]) % step_ns != 0)
+    if len(off_grid):
+        row = off_grid[0]
+        raise DataError(
+            f"{source}: timestamp {index[row]} at {_lines_text([row])} is off the regular "
+            f"{step} grid starting at {index[0]} (expected evenly spaced rows)"
+        )
+    positions = (index.asi8 - index.asi8[0]) // step_ns
+    n = int(positions[-1]) + 1
+    source_row = np.full(n, -1, dtype=np.int64)
+    source_row[positions] = np.arange(len(index))
+    full = pd.DataFrame(np.nan, index=pd.date_range(index[0], periods=n, freq=step),
+                        columns=values.columns)
+    full.iloc[positions] = values.to_numpy()
+    return full, step, source_row
+
+
+def fill_gaps(
+    frame: pd.DataFrame,
+    *,
+    max_gap: int,
+    source: str,
+    source_row: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Linearly interpolate NaN runs of at most ``max_gap`` rows; refuse longer runs.
+
+    A run at the very start or end (nothing to interpolate from) is also refused, as is a run
+    longer than ``max_gap``: the error names the column, the time span and the file lines, so
+    the user can fix or trim the file.  Returns the filled frame and, per column, how many
+    values were interpolated (recorded in the run's provenance).
+    """
+    source_row = np.arange(len(frame)) if source_row is None else source_row
+    filled = frame.copy()
+    counts: dict[str, int] = {}
+    for column in frame.columns:
+        missing = frame[column].isna().to_numpy()
+        counts[column] = int(missing.sum())
+        if not counts[column]:
+            continue
+        padded = np.concatenate([[False], missing, [False]])
+        edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+        for start, stop in zip(edges[::2], edges[1::2]):
+            length = stop - start
+            at_edge = start == 0 or stop == len(frame)
+            if length > max_gap or at_edge:
+                rows = [int(r) for r in source_row[start:stop] if r >= 0]
+                where = f"around {_lines_text(rows)}" if rows else (
+                    f"(timestamps absent from the file; the gap follows "
+                    f"{_lines_text([int(source_row[start - 1])])})" if start > 0 else ""
+                )
+                why = (
+                    f"longer than the {max_gap} step(s) that may be interpolated"
+                    if length > max_gap
+                    else "at the start or end of the series, where it cannot be interpolated"
+                )
+                raise DataError(
+                    f"{source}: column {column!r} has a gap of {length} missing value(s) from "
+                    f"{frame.index[start]} to {frame.index[stop - 1]} {where}; it is {why} "
+                    f"(fill or trim it, or raise the limit with --max-gap)"
+                )
+        filled[column] = frame[column].interpolate(method="linear", limit_area="inside")
+    return filled, counts
+
+
+# ---- splits, windows, scaling ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitBounds:
+    """Row ranges of a chronological split: train ``[0, train_end)``, val ``[train_end,
+    val_end)``, test ``[val_end, n)``."""
+
+    n: int
+    train_end: int
+    val_end: int
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        return {
+            "train": (0, self.train_end),
+            "val": (self.train_end, self.val_end),
+            "test": (self.val_end, self.n),
+        }
+
+
+def chronological_split(n: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)) -> SplitBounds:
+    """Split ``n`` time-ordered rows into train/val/test by the given fractions (no shuffling)."""
+    if len(fractions) != 3 or any(f <= 0 for f in fractions):
+        raise ValueError(f"fractions must be three positive numbers, got {fractions}")
+    total = float(sum(fractions))
+    train_end = int(round(n * fractions[0] / total))
+    val_end = int(round(n * (fractions[0] + fractions[1]) / total))
+    return SplitBounds(n, train_end, val_end)
+
+
+@dataclasses.dataclass
+class Windows:
+    """Supervised windows: ``x`` [n, lookback, features], ``y`` [n, horizon, targets], and the
+    row index of each window's first forecast step (``origin``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    origin: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def make_windows(
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    lookback: int,
+    horizon: int,
+    start: int,
+    stop: int,
+    stride: int = 1,
+    dtype: str = "float32",
+) -> Windows:
+    """Windows whose forecast targets lie entirely in rows ``[start, stop)``.
+
+    Window with origin ``t`` has inputs rows ``[t - lookback, t)`` and targets rows
+    ``[t, t + horizon)``.  Inputs may reach back before ``start`` (earlier history is known at
+    forecast time) but targets never cross ``stop``, so no test value is ever a training target.
+    """
+    if lookback < 1 or horizon < 1:
+        raise ValueError(f"lookback and horizon must be >= 1, got {lookback}, {horizon}")
+    first = max(start, lookback)
+    origins = np.arange(first, stop - horizon + 1, stride)
+    if len(origins) == 0:
+        empty_x = np.zeros((0, lookback, inputs.shape[1]), dtype)
+        return Windows(empty_x, np.zeros((0, horizon, targets.shape[1]), dtype), origins)
+    x_view = np.lib.stride_tricks.sliding_window_view(inputs, lookback, axis=0)  # [n-L+1, F, L]
+    y_view = np.lib.stride_tricks.sliding_window_view(targets, horizon, axis=0)  # [n-H+1, T, H]
+    x = x_view[origins - lookback].transpose(0, 2, 1).astype(dtype)
+    y = y_view[origins].transpose(0, 2, 1).astype(dtype)
+    return Windows(x, y, origins)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaler:
+    """Per-column mean and variance fitted on training rows (floors keep constant columns safe)."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / np.sqrt(self.variance)
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return values * np.sqrt(self.variance) + self.mean
+
+
+def fit_scaler(train_values: np.ndarray, min_variance: float = 1e-6) -> Scaler:
+    """Mean and variance per column of ``train_values`` [rows, columns] (train split only)."""
+    values = np.asarray(train_values, dtype="float64")
+    variance = np.maximum(values.var(axis=0), min_variance)
+    return Scaler(values.mean(axis=0), variance)
+
+
+# ---- baselines and metrics -------------------------------------------------------------------
+
+
+def persistence_forecast(x: np.ndarray, target_columns: Sequence[int], horizon: int) -> np.ndarray:
+    """Naive forecast: the last observed value of each target, repeated ``horizon`` times.
+
+    ``x`` [n, lookback, features] (raw units); returns [n, horizon, len(target_columns)].
+    """
+    last = x[:, -1, list(target_columns)]
+    return np.repeat(last[:, None, :], horizon, axis=1)
+
+
+def seasonal_naive_forecast(
+    x: np.ndarray, target_columns: Sequence[int], horizon: int, season: int
+) -> np.ndarray:
+    """Naive forecast: the value one season earlier (same hour yesterday, same day last week).
+
+    Step ``h`` (0-based) takes the observation ``season * ceil((h + 1) / season)`` steps
+    before it, i.e. the most recent observed value in the same seasonal position.  Needs
+    ``season <= lookback``.
+    """
+    lookback = x.shape[1]
+    if season > lookback:
+        raise ValueError(f"season {season} is longer than the lookback {lookback}")
+    cols = list(target_columns)
+    out = np.empty((x.shape[0], horizon, len(cols)), dtype=x.dtype)
+    for h in range(horizon):
+        lag = season * math.ceil((h + 1) / season)
+        out[:, h, :] = x[:, lookback + h - lag, cols]
+    return out
+
+
+def forecast_errors(
+    y_true: np.ndarray, y_pred: np.ndarray, target_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """MAE and RMSE overall and per horizon step (averaged over targets), and per target.
+
+    ``y_true`` and ``y_pred`` are [n, horizon, targets] (or [n, horizon]) in raw units.
+    """
+    y_true = np.asarray(y_true, dtype="float64")
+    y_pred = np.asarray(y_pred, dtype="float64").reshape(y_true.shape)
+    if y_true.ndim == 2:
+        y_true, y_pred = y_true[..., None], y_pred[..., None]
+    error = y_pred - y_true
+    result: dict[str, Any] = {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "mae_per_horizon": [float(v) for v in np.mean(np.abs(error), axis=(0, 2))],
+        "rmse_per_horizon": [float(v) for v in np.sqrt(np.mean(error**2, axis=(0, 2)))],
+    }
+    if target_names is not None and len(target_names) > 1:
+        result["per_target"] = {
+            name: {
+                "mae": float(np.mean(np.abs(error[..., i]))),
+                "rmse": float(np.sqrt(np.mean(error[..., i] ** 2))),
+            }
+            for i, name in enumerate(target_names)
+        }
+    return result
+
+
+def compare_to_baselines(
+    y_true: np.ndarray,
+    model_pred: np.ndarray,
+    baselines: Mapping[str, np.ndarray],
+    target_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """The model's errors next to each baseline's, and its margin over the best baseline MAE.
+
+    ``improvement_over_best_baseline_mae`` is ``best_baseline_mae - model_mae`` (positive: the
+    model is better), with the same as a percentage of the baseline's MAE.
+    """
+    model = forecast_errors(y_true, model_pred, target_names)
+    base = {name: forecast_errors(y_true, pred, target_names) for name, pred in baselines.items()}
+    best = min(base, key=lambda k: base[k]["mae"])
+    best_mae = base[best]["mae"]
+    margin = best_mae - model["mae"]
+    return {
+        "model": model,
+        "baselines": base,
+        "best_baseline": best,
+        "best_baseline_mae": best_mae,
+        "improvement_over_best_baseline_mae": margin,
+        "improvement_over_best_baseline_mae_pct": 100.0 * margin / best_mae if best_mae else None,
+        "beats_best_baseline": bool(margin > 0),
+    }
