@@ -77,20 +77,21 @@ def _plain_lstm_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def cudnn_problems(config: Mapping[str, Any], mask_info: str, gpu_available: bool) -> list[str]:
-    """Every reason cuDNN cannot compute this call (empty list: it can)."""
+_BAD_MASKS = ("left_padded", "arbitrary", "empty_row")
+
+
+def cudnn_problems(config: Mapping[str, Any], gpu_available: bool) -> list[str]:
+    """Every reason cuDNN cannot compute this layer configuration here (empty: it can)."""
     problems = _plain_lstm_problems(config)
     if not config.get("use_bias", True):
         problems.append("use_bias=False (cuDNN always adds a bias)")
-    if mask_info in ("left_padded", "arbitrary", "empty_row"):
-        problems.append(f"mask is {mask_info.replace('_', ' ')} (cuDNN needs strict right padding)")
     if not gpu_available:
         problems.append("no GPU visible to TensorFlow")
     return problems
 
 
 def fused_problems(config: Mapping[str, Any]) -> list[str]:
-    """Every reason the fused CPU path cannot compute this call exactly."""
+    """Every reason the fused CPU path cannot compute this configuration exactly."""
     return _plain_lstm_problems(config)
 
 
@@ -110,8 +111,10 @@ def select_implementation(
         gpu_available: whether a GPU is visible at trace time.
 
     Raises:
-        ValueError: ``implementation="cudnn"`` or ``"fused"`` was requested but cannot be
-            honoured; the message lists every reason.  Never a silent fallback.
+        ValueError: ``implementation="cudnn"`` or ``"fused"`` was requested but the layer
+            configuration or the device cannot honour it; the message lists every reason.
+            A *batch* whose mask cuDNN cannot take is not an error: that call runs on the
+            generic path (said in the reason and the debug log), so such batches never crash.
     """
     requested = check_implementation(config.get("implementation", "auto"))
     if mask_info not in MASK_INFOS:
@@ -120,29 +123,33 @@ def select_implementation(
     if mask_info == "unknown":
         runtime_note = (
             "; mask padding unknown at trace time: a runtime check (tf.cond) uses cuDNN only if "
-            "the mask is strictly right-padded with no empty row, else the fallback path"
+            "the mask is strictly right-padded with no empty row, else the generic path"
         )
+    bad_mask = mask_info in _BAD_MASKS
+    mask_words = f"this batch's mask is {mask_info.replace('_', ' ')}, which cuDNN cannot take"
 
     if requested == "generic":
         return "generic", "implementation='generic' requested"
-    if requested == "cudnn":
-        problems = cudnn_problems(config, mask_info, gpu_available)
-        if problems:
-            raise ValueError("implementation='cudnn' cannot be used: " + "; ".join(problems) + ".")
-        return "cudnn", "implementation='cudnn' requested" + runtime_note
     if requested == "fused":
         problems = fused_problems(config)
         if problems:
             raise ValueError("implementation='fused' cannot be used: " + "; ".join(problems) + ".")
         return "fused", "implementation='fused' requested"
+    cudnn_no = cudnn_problems(config, gpu_available)
+    if requested == "cudnn":
+        if cudnn_no:
+            raise ValueError("implementation='cudnn' cannot be used: " + "; ".join(cudnn_no) + ".")
+        if bad_mask:
+            return "generic", f"implementation='cudnn' requested but {mask_words}"
+        return "cudnn", "implementation='cudnn' requested" + runtime_note
 
     # auto
-    cudnn_no = cudnn_problems(config, mask_info, gpu_available)
-    if not cudnn_no:
+    if not cudnn_no and not bad_mask:
         return "cudnn", "auto: GPU visible and configuration is exactly cuDNN's LSTM" + runtime_note
     fused_no = fused_problems(config)
     if not fused_no:
-        return "fused", "auto: plain LSTM; cuDNN not usable (" + "; ".join(cudnn_no) + ")"
+        why = "; ".join(cudnn_no) if cudnn_no else mask_words
+        return "fused", f"auto: plain LSTM; cuDNN not usable ({why})"
     return "generic", "auto: " + "; ".join(fused_no)
 
 

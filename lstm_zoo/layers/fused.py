@@ -127,6 +127,9 @@ def fused_recurrence(xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=T
 
     @tf.custom_gradient
     def core(xw, R, h0, c0):
+        # stop_gradient: an active tape must not make TF build the jitted function's own
+        # gradient (its TensorLists cannot cross the XLA boundary); ``grad`` below is used.
+        xw, R, h0, c0 = (tf.stop_gradient(t) for t in (xw, R, h0, c0))
         Y, last, hT, cT, gates, Hs, Cs = fwd(xw, R, h0, c0, mask, zero_output_for_mask)
 
         def grad(dY, dlast, dhT, dcT):
