@@ -11,7 +11,8 @@ One place for the things every time-series recipe must get right, so each recipe
   (lookback, horizon) windows whose targets never cross a split boundary;
 * :func:`fit_scaler` — mean/variance fitted on the training rows only;
 * :func:`persistence_forecast`, :func:`seasonal_naive_forecast` — naive baselines;
-* :func:`forecast_errors`, :func:`compare_to_baselines` — MAE/RMSE per horizon step.
+* :func:`forecast_errors`, :func:`compare_to_baselines` — MAE/RMSE per horizon step;
+* :func:`load_series_csv` and :func:`window_series` — the whole pipeline in two calls.
 
 Line numbers in messages are 1-based lines of the CSV file (the header is line 1), so a user
 can open the file at the reported line.  Everything here is numpy/pandas; no TensorFlow.
@@ -32,13 +33,16 @@ from lstm_zoo.errors import DataError
 
 __all__ = [
     "Scaler",
+    "Series",
     "SplitBounds",
     "Windows",
+    "WindowedSeries",
     "chronological_split",
     "compare_to_baselines",
     "fill_gaps",
     "fit_scaler",
     "forecast_errors",
+    "load_series_csv",
     "make_windows",
     "numeric_columns",
     "persistence_forecast",
@@ -47,6 +51,7 @@ __all__ = [
     "require_columns",
     "seasonal_naive_forecast",
     "time_index",
+    "window_series",
 ]
 
 HEADER_LINES = 1  # data row i (0-based) is on line i + 2 of the file
@@ -434,3 +439,128 @@ def compare_to_baselines(
         "improvement_over_best_baseline_mae_pct": 100.0 * margin / best_mae if best_mae else None,
         "beats_best_baseline": bool(margin > 0),
     }
+
+
+# ---- the whole pipeline, for recipes ---------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Series:
+    """A validated, regular, gap-filled series: ``frame`` indexed by time, plus provenance."""
+
+    frame: pd.DataFrame
+    step: pd.Timedelta
+    interpolated: dict[str, int]
+    source: str
+
+
+def load_series_csv(
+    path: str | Path,
+    *,
+    time: str | Sequence[str],
+    columns: Sequence[str],
+    max_gap: int = 3,
+    freq: str | pd.Timedelta | None = None,
+    source: str | None = None,
+) -> Series:
+    """Read, validate and regularize the numeric ``columns`` of a time-indexed CSV file.
+
+    Runs :func:`read_csv`, :func:`require_columns`, :func:`numeric_columns`,
+    :func:`time_index`, :func:`regularize` and :func:`fill_gaps` in that order; any problem
+    raises a :class:`DataError` naming ``source`` (default: the path), column and line.
+    Columns not listed are ignored (their gaps do not matter).
+    """
+    source = source or str(path)
+    frame = read_csv(path)
+    time_columns = [time] if isinstance(time, str) else list(time)
+    require_columns(frame, [*time_columns, *columns], source=source)
+    values = numeric_columns(frame, list(columns), source=source)
+    index = time_index(frame, time, source=source)
+    regular, step, source_row = regularize(values, index, source=source, freq=freq)
+    filled, counts = fill_gaps(regular, max_gap=max_gap, source=source, source_row=source_row)
+    return Series(filled, step, counts, source)
+
+
+@dataclasses.dataclass
+class WindowedSeries:
+    """Train/val/test windows of one series and the training-split statistics."""
+
+    train: Windows
+    val: Windows
+    test: Windows
+    bounds: SplitBounds
+    input_columns: list[str]
+    target_columns: list[str]
+    target_index: list[int]  # position of each target among the input columns
+    input_scaler: Scaler
+    target_scaler: Scaler
+    index: pd.DatetimeIndex
+
+    def split_info(self) -> dict[str, Any]:
+        """Row ranges, dates and window counts per split (JSON-friendly, for provenance)."""
+        info = {}
+        for name, (start, stop) in self.bounds.ranges().items():
+            windows = getattr(self, name)
+            info[name] = {
+                "rows": [int(start), int(stop)],
+                "from": str(self.index[start]),
+                "to": str(self.index[stop - 1]),
+                "windows": len(windows),
+            }
+        return info
+
+
+def window_series(
+    frame: pd.DataFrame,
+    *,
+    inputs: Sequence[str],
+    targets: Sequence[str],
+    lookback: int,
+    horizon: int,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    source: str = "data",
+) -> WindowedSeries:
+    """Split ``frame`` chronologically, window it, and fit scaling statistics on train rows.
+
+    Targets must be among ``inputs`` (the naive baselines read them from the history).  A
+    series too short to give every split at least one (lookback + horizon) window raises a
+    :class:`DataError` saying how many rows there are and how many are needed.
+    """
+    inputs, targets = list(inputs), list(targets)
+    absent = [t for t in targets if t not in inputs]
+    if absent:
+        raise ValueError(f"target(s) {absent} must also be input features")
+    n = len(frame)
+    bounds = chronological_split(n, fractions)
+    # smallest n that gives the test and val splits horizon rows and train lookback+horizon
+    need = max(
+        math.ceil((lookback + horizon) * sum(fractions) / fractions[0]),
+        math.ceil(horizon * sum(fractions) / min(fractions[1], fractions[2])),
+    )
+    values = frame[inputs].to_numpy(dtype="float64")
+    target_values = frame[targets].to_numpy(dtype="float64")
+    split = {
+        name: make_windows(values, target_values, lookback=lookback, horizon=horizon,
+                           start=start, stop=stop)
+        for name, (start, stop) in bounds.ranges().items()
+    }
+    empty = [name for name, w in split.items() if len(w) == 0]
+    if empty:
+        raise DataError(
+            f"{source}: the series is too short: {n} rows give no {'/'.join(empty)} window of "
+            f"lookback {lookback} + horizon {horizon} with a {'/'.join(map(str, fractions))} "
+            f"chronological split; need at least {need} rows (or a shorter --lookback/--horizon)"
+        )
+    train_rows = slice(0, bounds.train_end)
+    return WindowedSeries(
+        train=split["train"],
+        val=split["val"],
+        test=split["test"],
+        bounds=bounds,
+        input_columns=inputs,
+        target_columns=targets,
+        target_index=[inputs.index(t) for t in targets],
+        input_scaler=fit_scaler(values[train_rows]),
+        target_scaler=fit_scaler(target_values[train_rows]),
+        index=pd.DatetimeIndex(frame.index),
+    )

@@ -1,0 +1,109 @@
+"""A multi-step, multivariate LSTM forecaster that takes raw history and returns raw forecasts.
+
+Architecture::
+
+    history [batch, lookback, features]  (raw units)
+      -> Normalization (mean/variance fitted on the training split, constants in the model)
+      -> LSTM x depth (lstm_zoo.layers.LSTM; every variant switch is passed through)
+      -> Dropout -> Dense(horizon * targets) -> Reshape [batch, horizon, targets]
+      -> Normalization(invert=True) with the targets' training statistics  (raw units again)
+      -> [batch, horizon] when ``squeeze_targets`` and there is a single target
+    forecast
+
+Only built-in Keras layers and the registered lstm_zoo LSTM are used, so the model saves to
+``.keras``, loads in safe mode and exports to TF Serving with its preprocessing inside.  Not
+registered here: recipes (weather, finance) register their own names around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+INPUT_NAME = "history"
+OUTPUT_NAME = "forecast"
+
+
+def build_forecaster(
+    *,
+    lookback: int,
+    n_features: int,
+    horizon: int,
+    n_targets: int = 1,
+    input_mean: Sequence[float] | None = None,
+    input_variance: Sequence[float] | None = None,
+    target_mean: Sequence[float] | None = None,
+    target_variance: Sequence[float] | None = None,
+    squeeze_targets: bool = False,
+    units: int = 64,
+    depth: int = 1,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    head_dropout: float = 0.0,
+    layer_norm: bool = False,
+    proj_units: int | None = None,
+    use_peepholes: bool = False,
+    zoneout_cell: float = 0.0,
+    zoneout_hidden: float = 0.0,
+    cell_clip: float | None = None,
+    cifg: bool = False,
+    implementation: str = "auto",
+    name: str = "lstm_forecaster",
+) -> Any:
+    """Build the forecaster (a functional ``keras.Model``) with input ``history`` and output
+    ``forecast``.
+
+    ``input_mean``/``input_variance`` (per feature) and ``target_mean``/``target_variance``
+    (per target) are the training-split statistics; without them the model works on
+    already-scaled data.  ``proj_units`` of 0 or None means no projection.  The LSTM switches
+    (``layer_norm``, ``use_peepholes``, ``proj_units``, zoneout, ``cifg`` ...) are passed to
+    every LSTM layer so sweeps can search over them.
+    """
+    import keras
+
+    from lstm_zoo.layers import LSTM
+
+    for label, value in (("lookback", lookback), ("n_features", n_features),
+                         ("horizon", horizon), ("n_targets", n_targets),
+                         ("units", units), ("depth", depth)):
+        if int(value) < 1:
+            raise ValueError(f"{label} must be >= 1, got {value}")
+    if squeeze_targets and n_targets != 1:
+        raise ValueError(f"squeeze_targets needs a single target, got n_targets={n_targets}")
+
+    inputs = keras.Input(shape=(int(lookback), int(n_features)), name=INPUT_NAME, dtype="float32")
+    x = inputs
+    if input_mean is not None:
+        x = keras.layers.Normalization(
+            axis=-1, mean=list(map(float, input_mean)),
+            variance=list(map(float, input_variance)), name="input_scaling",
+        )(x)
+    for i in range(int(depth)):
+        x = LSTM(
+            int(units),
+            return_sequences=i < int(depth) - 1,
+            dropout=float(dropout),
+            recurrent_dropout=float(recurrent_dropout),
+            layer_norm=bool(layer_norm),
+            proj_units=int(proj_units) if proj_units else None,
+            use_peepholes=bool(use_peepholes),
+            zoneout_cell=float(zoneout_cell),
+            zoneout_hidden=float(zoneout_hidden),
+            cell_clip=cell_clip,
+            cifg=bool(cifg),
+            implementation=implementation,
+            name=f"lstm_{i + 1}",
+        )(x)
+    if head_dropout:
+        x = keras.layers.Dropout(float(head_dropout), name="head_dropout")(x)
+    x = keras.layers.Dense(int(horizon) * int(n_targets), name="head")(x)
+    x = keras.layers.Reshape((int(horizon), int(n_targets)), name="per_step")(x)
+    if target_mean is not None:
+        x = keras.layers.Normalization(
+            axis=-1, mean=list(map(float, target_mean)),
+            variance=list(map(float, target_variance)), invert=True, name="output_scaling",
+        )(x)
+    if squeeze_targets:
+        x = keras.layers.Reshape((int(horizon),), name="squeeze")(x)
+    outputs = keras.layers.Identity(name=OUTPUT_NAME)(x)
+    return keras.Model(inputs, outputs, name=name)
