@@ -1,0 +1,244 @@
+"""Distributed sweeps with keras-tuner's chief/worker mode, hardened against lost processes.
+
+keras-tuner's own protocol: one *chief* process holds the oracle and serves it over gRPC at
+``KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT``; each *worker* (``KERASTUNER_TUNER_ID``) asks
+it for a trial, trains it and reports back.  lstm_zoo sets those variables from
+``--role/--oracle/--worker-id`` and adds what keras-tuner lacks (all measured failures):
+
+* the chief runs its own serving loop (:func:`serve_chief`) that re-queues trials whose worker
+  stopped sending heartbeats (:meth:`SweepOracleMixin.reap_stale_trials`), forgets silent
+  idle workers, and exits as soon as the sweep is finished (keras-tuner's waits forever for a
+  dead worker and polls every 20 s);
+* a worker sends a heartbeat every few seconds while it trains (:class:`Heartbeat`), checks at
+  start that the chief is reachable within ``connect_timeout`` (a clear error instead of
+  keras-tuner's silent one-hour wait), backs off while the oracle has no trial ready, and
+  reconnects when the chief goes away and comes back (:func:`run_worker`);
+* ``overwrite`` is always False: workers never delete the shared directory under each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+from lstm_zoo.errors import LstmZooError
+
+CHIEF_ID = "chief"
+
+
+class OracleUnreachableError(LstmZooError, ConnectionError):
+    """A worker could not reach the chief's oracle in time."""
+
+
+def parse_address(address: str | None) -> tuple[str, int]:
+    """``"HOST:PORT"`` (or ``"[::1]:PORT"``) -> (host, port), with a clear error otherwise."""
+    if not address:
+        raise ValueError("a distributed sweep needs --oracle HOST:PORT (the chief's address)")
+    host, sep, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--oracle expects HOST:PORT (e.g. 10.0.0.5:8000), got {address!r}")
+    return host, int(port)
+
+
+def _grpc_target(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _set_keras_tuner_env(tuner_id: str, host: str, port: int) -> None:
+    os.environ["KERASTUNER_TUNER_ID"] = tuner_id
+    os.environ["KERASTUNER_ORACLE_IP"] = host
+    os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+
+
+def wait_for_oracle(host: str, port: int, timeout: float) -> None:
+    """Return once the chief at ``host:port`` accepts connections; raise after ``timeout`` s."""
+    import grpc
+
+    channel = grpc.insecure_channel(_grpc_target(host, port))
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise OracleUnreachableError(
+            f"cannot reach the sweep's chief oracle at {host}:{port} within {timeout:g}s; start "
+            f"'lstm-zoo tune RECIPE --role chief --oracle HOST:{port}' first, check the address "
+            "and that the port is open (--connect-timeout sets this wait)"
+        ) from None
+    finally:
+        channel.close()
+
+
+class Heartbeat:
+    """Tells the chief every ``interval`` s that this worker still runs ``trial_id``."""
+
+    def __init__(self, client: Any, interval: float):
+        self.client, self.interval = client, interval
+        self._stop: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, trial_id: str) -> None:
+        self.stop()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(trial_id, self._stop), name="sweep-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def _beat(self, trial_id: str, stop: threading.Event) -> None:
+        import grpc
+        from keras_tuner.src import protos
+
+        request = protos.get_service().GetTrialRequest(trial_id=trial_id)
+        while not stop.wait(self.interval):
+            try:
+                self.client.stub.GetTrial(request, timeout=max(2.0, self.interval))
+            except grpc.RpcError:
+                pass  # the chief may be restarting; the next beat retries
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self._stop = self._thread = None
+
+
+def serve_chief(oracle: Any, host: str, port: int, poll: float = 0.5) -> None:
+    """Serve ``oracle`` to the workers until the sweep is finished.
+
+    Every ``poll`` seconds: re-queue trials of silent workers, and stop once every trial has
+    ended and every worker has been told to stop (or went silent).
+    """
+    import grpc
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicer = OracleServicer(oracle)
+    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    try:
+        bound = server.add_insecure_port(_grpc_target(host, port))
+    except RuntimeError as exc:
+        bound, detail = 0, f" ({exc})"
+    else:
+        detail = ""
+    if not bound:
+        raise OSError(f"the chief cannot listen on {host}:{port}{detail}: address in use or "
+                      "not an address of this machine (use 0.0.0.0:PORT to listen everywhere)")
+    server.start()
+    print(f"[sweep] chief: oracle listening on {host}:{port}; "
+          f"{len(oracle.end_order)}/{oracle.max_trials} trials ended so far", flush=True)
+    try:
+        while True:
+            time.sleep(poll)
+            oracle.reap_stale_trials()
+            done = servicer.stop_triggered or oracle.finished()
+            if done and not oracle.ongoing_trials and not oracle._retry_queue \
+                    and not oracle.tuner_ids:
+                break
+    finally:
+        server.stop(grace=2).wait(5)
+
+
+def run_worker(make_tuner_fn: Any, fit_kwargs: dict[str, Any], host: str, port: int, *,
+               heartbeat_seconds: float, rpc_timeout: float, idle_seconds: float = 1.0) -> None:
+    """Run trials for the chief until it says stop; reconnect if the chief goes away.
+
+    ``make_tuner_fn()`` builds a fresh tuner (keras-tuner wraps its oracle into a gRPC client
+    because the environment names a chief).  A worker restarted under the same id gets its
+    unfinished trial back from the chief.
+    """
+    import grpc
+    from keras_tuner.src.engine.trial import TrialStatus
+
+    retry_codes = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    lost_since: float | None = None
+    while True:
+        tuner = make_tuner_fn()
+        client = tuner.oracle
+        tuner.heartbeat = Heartbeat(client, heartbeat_seconds)
+        ask = client.create_trial
+
+        def create_trial(tuner_id: str, _ask: Any = ask) -> Any:
+            trial = _ask(tuner_id)
+            if trial.status == TrialStatus.IDLE:  # keras-tuner would ask again at once
+                time.sleep(idle_seconds)
+            return trial
+
+        client.create_trial = create_trial
+        try:
+            tuner.search(**fit_kwargs)
+            return
+        except grpc.RpcError as exc:
+            if exc.code() not in retry_codes:
+                raise
+            lost_since = lost_since or time.monotonic()
+            waited = time.monotonic() - lost_since
+            if waited > rpc_timeout:
+                raise OracleUnreachableError(
+                    f"lost the chief at {host}:{port} for {waited:.0f}s (> --rpc-timeout)"
+                ) from exc
+            print(f"[sweep] worker: chief unavailable ({exc.code().name}); reconnecting",
+                  flush=True)
+            time.sleep(2.0)
+            wait_for_oracle(host, port, max(1.0, rpc_timeout - waited))
+        finally:
+            tuner.heartbeat.stop()
+
+
+def _sweep_finished(directory: Path) -> bool:
+    results = directory / "results.json"
+    try:
+        return bool(json.loads(results.read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: Any,
+                    directory: Path, seed: int, data: Any, address: str | None,
+                    worker_id: str | None, heartbeat_seconds: float, connect_timeout: float,
+                    rpc_timeout: float, verbose: int, options: dict[str, Any]) -> Any:
+    """The chief or worker side of :func:`lstm_zoo.tuning.tune` (see there)."""
+    from lstm_zoo.tuning import SweepResult, finish_sweep, make_hypermodel, make_tuner
+
+    host, port = parse_address(address)
+    objective, direction = oracle.objective.name, oracle.objective.direction
+    if role == "chief":
+        _set_keras_tuner_env(CHIEF_ID, host, port)
+        hypermodel = make_hypermodel(recipe, None, config, seed)  # the chief trains nothing
+        kt_tuner = make_tuner(tuner, oracle, hypermodel, directory, recipe.name)
+        oracle.verbose = verbose
+        kt_tuner.save()
+        started = time.perf_counter()
+        serve_chief(oracle, host, port)
+        extra = {"recipe": recipe.name, "tuner": tuner, "seed": seed,
+                 "max_trials": oracle.max_trials, "epochs": config.epochs, "finished": True,
+                 "chief_seconds": round(time.perf_counter() - started, 1)}
+        return finish_sweep(recipe, directory, objective, direction, extra)
+
+    if not worker_id or CHIEF_ID in worker_id or any(c.isspace() for c in worker_id):
+        raise ValueError(f"a worker needs --worker-id: a stable name without spaces that does "
+                         f"not contain 'chief' (keras-tuner's chief marker), got {worker_id!r}")
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = rpc_timeout  # how long a call waits for a (restarting) chief
+    _set_keras_tuner_env(worker_id, host, port)
+    try:
+        wait_for_oracle(host, port, connect_timeout)
+    except OracleUnreachableError:
+        if _sweep_finished(directory):
+            print(f"[sweep] worker {worker_id}: the sweep in {directory} is finished", flush=True)
+            return SweepResult(directory, {"rows": [], "finished": True}, None)
+        raise
+    loaded = recipe.load(data, seed=seed, **options)
+    hypermodel = make_hypermodel(recipe, loaded, config, seed)
+    print(f"[sweep] worker {worker_id}: connected to the chief at {host}:{port}", flush=True)
+    run_worker(lambda: make_tuner(tuner, oracle, hypermodel, directory, recipe.name),
+               {"epochs": config.epochs, "verbose": verbose}, host, port,
+               heartbeat_seconds=heartbeat_seconds, rpc_timeout=rpc_timeout)
+    print(f"[sweep] worker {worker_id}: the chief says the sweep is done", flush=True)
+    return SweepResult(directory, {"rows": [], "worker": worker_id}, None)
