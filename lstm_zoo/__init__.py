@@ -18,6 +18,16 @@ from lstm_zoo.registry import (
 
 __version__ = "0.1.0"
 
+_LAZY = {"pull": "lstm_zoo.hub", "load_pretrained": "lstm_zoo.hub"}
+
+
+def __getattr__(name: str):  # PEP 562: heavy parts load on first use, not on import
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lstm_zoo' has no attribute {name!r}")
+
 __all__ = [
     "DataError",
     "DuplicateNameError",
@@ -29,7 +39,9 @@ __all__ = [
     "list_models",
     "list_recipes",
     "load_plugins",
+    "load_pretrained",
     "model_info",
+    "pull",
     "register_model",
     "register_recipe",
 ]

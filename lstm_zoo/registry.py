@@ -77,6 +77,30 @@ _plugins_loaded = False
 _loading_plugin: str | None = None  # name of the plugin being loaded, for error messages
 _plugin_errors: dict[str, str] = {}
 _attempted_plugins: set[tuple[str, str]] = set()
+_pretrained_providers: list[Callable[[str], Iterable[str]]] = []
+
+
+def register_pretrained_provider(provider: Callable[[str], Iterable[str]]) -> None:
+    """Add ``provider(model_name) -> published tags`` (e.g. ``["weather:1"]``).
+
+    :mod:`lstm_zoo.hub` installs one (through the plugin entry point) that reads the published
+    index, so the registry learns of published versions without importing the hub.
+    """
+    with _lock:
+        if provider not in _pretrained_providers:
+            _pretrained_providers.append(provider)
+
+
+def _pretrained_of(entry: ModelEntry) -> tuple[str, ...]:
+    """Pretrained tags declared at registration plus those the providers report."""
+    tags = list(entry.pretrained)
+    for provider in list(_pretrained_providers):
+        try:
+            tags += [t for t in provider(entry.name) if t not in tags]
+        except Exception as exc:  # a broken index must not break listing
+            warnings.warn(f"pretrained provider {provider!r} failed: {exc}", RuntimeWarning,
+                          stacklevel=3)
+    return tuple(tags)
 
 
 def _origin_of(obj: Any) -> str:
@@ -248,7 +272,7 @@ def list_models(
             continue
         if task is not None and entry.task != task:
             continue
-        if pretrained is not None and bool(entry.pretrained) != pretrained:
+        if pretrained is not None and bool(_pretrained_of(entry)) != pretrained:
             continue
         names.append(name)
     return sorted(names)
@@ -274,7 +298,8 @@ def get_model(name: str, **overrides: Any) -> Any:
 
 def model_info(name: str) -> dict[str, Any]:
     """Metadata of the model registered as ``name`` (a JSON-friendly dict)."""
-    return _entry(name).info()
+    entry = _entry(name)
+    return {**entry.info(), "pretrained": list(_pretrained_of(entry))}
 
 
 def model_entry(name: str) -> ModelEntry:

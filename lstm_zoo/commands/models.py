@@ -41,10 +41,19 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(r["name"]) for r in rows)
     task_width = max(len(r["task"]) for r in rows)
+    headlines = _headlines() if any(r["pretrained"] for r in rows) else {}
     for r in rows:
-        pretrained = f"  [pretrained: {', '.join(r['pretrained'])}]" if r["pretrained"] else ""
+        tags = [f"{t} {headlines[t]}" if t in headlines else t for t in r["pretrained"]]
+        pretrained = f"  [pretrained: {', '.join(tags)}]" if tags else ""
         print(f"{r['name']:<{width}}  {r['task']:<{task_width}}  {r['description']}{pretrained}")
     return 0
+
+
+def _headlines() -> dict[str, str]:
+    """``{"weather:1": "mae=1.23 (lower is better)"}`` from the published index."""
+    from lstm_zoo import hub
+
+    return {tag: hub.format_headline(h) for tag, h in hub.published_headlines().items()}
 
 
 def _info(args: argparse.Namespace) -> int:

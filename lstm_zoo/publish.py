@@ -1,0 +1,271 @@
+"""Publishing pretrained models into a hub folder (by default the repository's ``saved_models/``).
+
+A published version is a TF Serving SavedModel directory ``HUB/NAME/VERSION/`` that also holds
+``assets.extra/model.keras`` (for Python users and fine-tuning) and
+``assets.extra/manifest.json`` (name, version, sha256 and size of every file, test metrics with
+the command that reproduces them, data provenance and licence, training configuration and
+seed, library versions).  ``HUB/index.json`` is regenerated from the manifests afterwards.
+TF Serving ignores ``index.json`` and the hidden staging folders, so ``HUB/NAME`` stays a valid
+``model_base_path`` throughout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lstm_zoo.hub import read_manifest, repo_saved_models
+from lstm_zoo.io import atomic_write_json
+from lstm_zoo.manifest import (
+    INDEX_FILE,
+    KERAS_PATH,
+    MANIFEST_FORMAT,
+    MANIFEST_PATH,
+    HubError,
+    build_index,
+    check_name,
+    check_version,
+    file_table,
+    verify_version_dir,
+)
+
+MAX_MODEL_BYTES = 25 * 1024 * 1024  # one published version
+MAX_HUB_BYTES = 100 * 1024 * 1024  # all of saved_models/
+REQUIRED_CARD_KEYS = ("model", "metrics", "evaluate_command", "train_command", "data", "seed",
+                      "versions")
+
+ExportFn = Callable[[Any, Path, str, str], Path]
+"""``export_fn(model, base_dir, name, version) -> base_dir/name/version`` (a SavedModel)."""
+
+
+def keras_export(model: Any, base_dir: Path, name: str, version: str) -> Path:
+    """Write ``base_dir/name/version`` with Keras' own TF SavedModel export (``serve``)."""
+    target = base_dir / name / version
+    model.export(str(target), format="tf_saved_model", verbose=False)
+    return target
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*")
+               if p.is_file() and not any(part.startswith(".") for part in
+                                          p.relative_to(folder).parts))
+
+
+def default_hub_dir(hub_dir: str | os.PathLike | None = None) -> Path:
+    """``hub_dir``, else the repository's ``saved_models/`` (a source checkout is required)."""
+    if hub_dir is not None:
+        return Path(hub_dir)
+    found = repo_saved_models()
+    if found is not None:
+        return found
+    candidate = Path(__file__).resolve().parents[1] / "saved_models"
+    if (candidate.parent / "pyproject.toml").is_file():
+        return candidate
+    raise HubError("no saved_models/ folder beside this installation (not a source checkout); "
+                   "pass hub_dir / --publish-dir")
+
+
+def next_version(hub_dir: str | os.PathLike, name: str) -> str:
+    """One more than the highest version published as ``name`` in ``hub_dir`` (1 if none)."""
+    folder = Path(hub_dir) / check_name(name)
+    numbers = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
+    return str(max(numbers, default=0) + 1)
+
+
+def rebuild_index(hub_dir: str | os.PathLike) -> Path:
+    """Regenerate ``hub_dir/index.json`` from the manifests found there (atomically)."""
+    hub_dir = Path(hub_dir)
+    path = atomic_write_json(hub_dir / INDEX_FILE, build_index(hub_dir))
+    path.chmod(0o644)  # mkstemp made it private; a web server or TF Serving must read it
+    return path
+
+
+def publish(
+    model: Any,
+    name: str,
+    card: Mapping[str, Any],
+    *,
+    hub_dir: str | os.PathLike | None = None,
+    version: str | int | None = None,
+    export_fn: ExportFn | None = None,
+    max_model_bytes: int = MAX_MODEL_BYTES,
+    max_hub_bytes: int = MAX_HUB_BYTES,
+) -> Path:
+    """Publish ``model`` as ``hub_dir/name/version`` (TF Serving layout) and refresh the index.
+
+    ``card`` describes the model and must hold ``model`` (registered name), ``metrics``
+    (``{"test": ..., "headline": {"name", "value", "higher_is_better"}}``), the
+    ``evaluate_command`` that reproduces them, the ``train_command``, ``data`` (source,
+    provenance, licence), ``seed`` and ``versions``; ``training`` and ``task`` are recorded too.
+    The version directory is assembled in a hidden staging folder and renamed into place, so
+    TF Serving (watching ``hub_dir/name``) never sees a partial version.  Size limits: one
+    version <= ``max_model_bytes``, the whole hub <= ``max_hub_bytes``.
+    """
+    check_name(name)
+    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
+    headline = card.get("metrics", {}).get("headline") if isinstance(card.get("metrics"), Mapping) else None
+    if missing or not isinstance(headline, Mapping) or "value" not in headline:
+        raise HubError(f"cannot publish {name!r}: the card lacks {missing or ['metrics.headline']}"
+                       " (every published model records its metrics, commands, data and seed)")
+    hub_dir = default_hub_dir(hub_dir)
+    hub_dir.mkdir(parents=True, exist_ok=True)
+    version = check_version(version if version is not None else next_version(hub_dir, name))
+    target = hub_dir / name / version
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; published versions are immutable, "
+                              "publish a new version instead")
+    staging_base = Path(tempfile.mkdtemp(prefix=f".staging-{name}-{version}-", dir=hub_dir))
+    try:
+        version_dir = (export_fn or keras_export)(model, staging_base, name, version)
+        if Path(version_dir) != staging_base / name / version:
+            raise HubError(f"export wrote {version_dir}, expected {staging_base / name / version}")
+        keras_file = version_dir / KERAS_PATH
+        keras_file.parent.mkdir(parents=True, exist_ok=True)
+        model.save(str(keras_file))
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "name": name,
+            "version": version,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "keras_file": KERAS_PATH,
+            "serving": "TF Serving SavedModel: serve with model_base_path=<hub>/" + name,
+            **{k: v for k, v in card.items() if k not in ("format", "name", "version", "files")},
+            "files": file_table(version_dir),
+        }
+        atomic_write_json(version_dir / MANIFEST_PATH, manifest).chmod(0o644)  # servable
+        size = _tree_bytes(version_dir)
+        if size > max_model_bytes:
+            raise HubError(f"{name}/{version} is {size / 1e6:.1f} MB; the limit per published "
+                           f"model is {max_model_bytes / 1e6:.1f} MB")
+        total = _tree_bytes(hub_dir) + size  # staging is hidden, so not counted twice
+        if total > max_hub_bytes:
+            raise HubError(f"publishing {name}/{version} would make {hub_dir} {total / 1e6:.1f} MB;"
+                           f" the limit is {max_hub_bytes / 1e6:.1f} MB")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(version_dir, target)
+    finally:
+        shutil.rmtree(staging_base, ignore_errors=True)
+    rebuild_index(hub_dir)
+    verify_version_dir(target, read_manifest(target))
+    return target
+
+
+def headline_from(metrics: Mapping[str, Any], key: str, higher_is_better: bool) -> dict[str, Any]:
+    """``{"name", "value", "higher_is_better"}`` for metric ``key`` (dots walk nested dicts)."""
+    value: Any = metrics
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise HubError(f"headline metric {key!r} not in the test metrics "
+                           f"(have: {', '.join(map(str, metrics))})")
+        value = value[part]
+    return {"name": key, "value": float(value), "higher_is_better": bool(higher_is_better)}
+
+
+
+
+def recipe_option_args(options: Mapping[str, Any] | None) -> list[str]:
+    """Recipe options (argparse dests) back as command-line flags, for recorded commands."""
+    args: list[str] = []
+    for dest, value in sorted((options or {}).items()):
+        flag = "--" + dest.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                args += [flag, str(item)]
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def evaluate_command(recipe_name: str, name: str, version: str, seed: int,
+                     data: str | os.PathLike | None, options: Mapping[str, Any] | None) -> str:
+    """The shell line that pulls ``name:version`` and re-computes its test metrics."""
+    parts = ["lstm-zoo", "evaluate", recipe_name, "--seed", str(seed)]
+    if data is not None:
+        parts += ["--data", os.fspath(data)]
+    parts += recipe_option_args(options)
+    pulled = f'"$(lstm-zoo pull {shlex.quote(name)} --version {version} | tail -n 1)/{KERAS_PATH}"'
+    return shlex.join(parts[:3]) + f" --model {pulled} " + shlex.join(parts[3:])
+
+
+def default_export(recipe: Any) -> ExportFn:
+    """The export issue's ``lstm_zoo.export.export`` when it exists and the recipe has a serving
+    contract; otherwise Keras' own SavedModel export of the model's call signature."""
+    try:
+        from lstm_zoo import export as export_module
+    except ImportError:
+        return keras_export
+    export = getattr(export_module, "export", None)
+    if export is None:
+        return keras_export
+
+    def export_with_recipe(model: Any, base_dir: Path, name: str, version: str) -> Path:
+        if recipe is None or recipe.serving_contract(model) is None:
+            return keras_export(model, base_dir, name, version)
+        written = export(model, base_dir, name, version=int(version), recipe=recipe)
+        return Path(written) if written is not None else base_dir / name / version
+
+    return export_with_recipe
+
+
+def publish_run(
+    recipe: Any,
+    result: Any,
+    *,
+    train_command: str,
+    data: str | os.PathLike | None = None,
+    options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    hub_dir: str | os.PathLike | None = None,
+    version: str | int | None = None,
+    export_fn: ExportFn | None = None,
+) -> Path:
+    """Publish a finished :func:`lstm_zoo.training.train` run (``result``) of ``recipe``.
+
+    The manifest records the run's test metrics and the recipe's headline metric, the
+    ``train_command`` that produced it, the evaluation command that reproduces the metrics,
+    the data source/provenance/licence, the training configuration, seed and versions.
+    """
+    name = check_name(name or recipe.name)
+    hub = default_hub_dir(hub_dir)
+    version = check_version(version if version is not None else next_version(hub, name))
+    record = result.metrics
+    card = {
+        "model": record.get("model", recipe.default_model),
+        "recipe": recipe.name,
+        "task": recipe.task,
+        "description": recipe.description,
+        "metrics": {
+            "split": "test",
+            "test": record["test"],
+            "headline": headline_from(record["test"], recipe.headline_metric,
+                                      recipe.headline_higher_is_better),
+        },
+        "evaluate_command": evaluate_command(recipe.name, name, version, record["seed"], data,
+                                             options),
+        "train_command": train_command,
+        "data": {
+            "source": record.get("data"),
+            "provenance_and_licence": recipe.data_provenance or "(not stated by the recipe)",
+            "info": record.get("data_info", {}),
+        },
+        "training": {
+            "config": record.get("train_config"),
+            "hparams": record.get("hparams"),
+            "options": dict(options or {}),
+            "train_seconds": record.get("train_seconds"),
+        },
+        "seed": record["seed"],
+        "versions": record["versions"],
+    }
+    return publish(result.model, name, card, hub_dir=hub, version=version,
+                   export_fn=export_fn or default_export(recipe))
