@@ -152,6 +152,9 @@ def _is_ours(layer: Any) -> bool:
     return hasattr(layer, "implementation") and hasattr(layer, "dispatch_config")
 
 
+_UNSET = object()
+
+
 def gpu_available() -> bool:
     """Whether TensorFlow sees a GPU in this process."""
     import tensorflow as tf
@@ -163,8 +166,9 @@ def gpu_available() -> bool:
 def traced_for(model: Any, device: str) -> Iterator[list[dict[str, Any]]]:
     """Set every LSTM of ``model`` to a path for ``device`` while tracing; restore afterwards.
 
-    ``"cpu"``: lstm_zoo LSTMs on ``"fused"`` where the configuration allows, else
-    ``"generic"``; ``keras.layers.LSTM``/``GRU`` with ``use_cudnn=False``.  ``"gpu"``: left on
+    ``"cpu"``: lstm_zoo LSTMs on ``"fused"`` without XLA (``fused_jit=False``: TF Serving
+    runs no XLA:CPU JIT by default) where the configuration allows, else ``"generic"``;
+    ``keras.layers.LSTM``/``GRU`` with ``use_cudnn=False``.  ``"gpu"``: left on
     ``"auto"``/``use_cudnn="auto"``, which picks cuDNN when a GPU is visible.  Yields a list
     filled (after tracing) with each layer's name and the path it took.
     """
@@ -177,6 +181,10 @@ def traced_for(model: Any, device: str) -> Iterator[list[dict[str, Any]]]:
 
                 fused_ok = not fused_problems(layer.dispatch_config())
                 layer.implementation = "fused" if fused_ok else "generic"
+            if device == "cpu":
+                # TF Serving runs no XLA:CPU JIT by default: the fused loop without XLA
+                saved.append((layer, "fused_jit", getattr(layer, "fused_jit", _UNSET)))
+                layer.fused_jit = False
         else:
             saved.append((layer, "use_cudnn", layer.use_cudnn))
             if device == "cpu":
@@ -184,20 +192,17 @@ def traced_for(model: Any, device: str) -> Iterator[list[dict[str, Any]]]:
     paths: list[dict[str, Any]] = []
     try:
         yield paths
-        for layer, attr, _old in saved:
+        for layer in dict.fromkeys(layer for layer, _attr, _old in saved):
             path = getattr(layer, "last_implementation", None)
             if path is None:
                 path = "generic" if not getattr(layer, "use_cudnn", True) else "auto"
             paths.append({"layer": layer.name, "class": type(layer).__name__, "path": path})
     finally:
-        for layer, attr, old in saved:
-            setattr(layer, attr, old)
-
-
-def _set_generic(model: Any) -> None:
-    for layer in _lstm_layers(model):
-        if _is_ours(layer):
-            layer.implementation = "generic"
+        for layer, attr, old in reversed(saved):
+            if old is _UNSET:
+                delattr(layer, attr)
+            else:
+                setattr(layer, attr, old)
 
 
 # ---- building the archive ------------------------------------------------------------------
@@ -253,32 +258,13 @@ def _trace(recipe: Recipe, model: Any, contract: ServingContract) -> Any:
     return archive
 
 
-def _uses_xla(archive: Any) -> bool:
-    """Whether the traced endpoint holds a function that must be XLA-compiled."""
-    graph_def = getattr(archive._tf_trackable, SIGNATURE).get_concrete_function().graph.as_graph_def()
-    attrs = [f.attr for f in graph_def.library.function]
-    attrs += [n.attr for n in graph_def.node]
-    attrs += [n.attr for f in graph_def.library.function for n in f.node_def]
-    return any("_XlaMustCompile" in a and a["_XlaMustCompile"].b for a in attrs)
-
-
-def _write_savedmodel(
-    recipe: Recipe, model: Any, contract: ServingContract, out: Path, device: str
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Trace and write the SavedModel; returns (LSTM paths traced, notes)."""
-    notes = []
+def _write_savedmodel(recipe: Recipe, model: Any, contract: ServingContract, out: Path,
+                      device: str) -> list[dict[str, Any]]:
+    """Trace on ``device``'s paths and write the SavedModel; returns the LSTM paths traced."""
     with traced_for(model, device) as lstm_paths:
         archive = _trace(recipe, model, contract)
-    if device == "cpu" and _uses_xla(archive):
-        notes.append(
-            "the fused CPU path is XLA-compiled, which TF Serving does not run by default "
-            "(--xla_cpu_compilation_enabled is off): traced the generic path instead"
-        )
-        with traced_for(model, device) as lstm_paths:
-            _set_generic(model)
-            archive = _trace(recipe, model, contract)
-    archive.write_out(str(out), verbose=False)
-    return lstm_paths, notes
+        archive.write_out(str(out), verbose=False)  # saving may trace again: keep the paths set
+    return lstm_paths
 
 
 def _expected_outputs(recipe: Recipe, model: Any, inputs: Mapping[str, np.ndarray]) -> dict:
@@ -372,10 +358,15 @@ def export(
     target, version = _target_dir(base_dir, name, version, force)
 
     with atomic_directory(target, overwrite=force) as tmp:
-        lstm_paths, notes = _write_savedmodel(recipe, model, contract, tmp, device)
+        lstm_paths = _write_savedmodel(recipe, model, contract, tmp, device)
         from lstm_zoo.serving_verify import cudnn_ops, graph_op_types
 
         ops, xla = graph_op_types(tmp)
+        if device == "cpu" and xla:
+            raise ExportError(
+                "portable export holds XLA-compiled functions, which TF Serving does not run "
+                "by default (--xla_cpu_compilation_enabled); not written"
+            )
         if device == "cpu" and cudnn_ops(ops):
             raise ExportError(f"portable export traced cuDNN ops {cudnn_ops(ops)}; not written")
         if device == "gpu" and not cudnn_ops(ops):
@@ -398,7 +389,6 @@ def export(
             "xla_must_compile": xla,
             "warmup_requests": warmup,
             "sample_inputs": sample_source,
-            "notes": notes,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "versions": versions(),
         }
