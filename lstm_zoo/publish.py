@@ -113,7 +113,7 @@ def publish(
     if missing or not isinstance(headline, Mapping) or "value" not in headline:
         raise HubError(f"cannot publish {name!r}: the card lacks {missing or ['metrics.headline']}"
                        " (every published model records its metrics, commands, data and seed)")
-    hub_dir = default_hub_dir(hub_dir)
+    hub_dir = default_hub_dir(hub_dir).resolve()  # exporters may verify from another cwd
     hub_dir.mkdir(parents=True, exist_ok=True)
     version = check_version(version if version is not None else next_version(hub_dir, name))
     target = hub_dir / name / version
@@ -197,24 +197,39 @@ def evaluate_command(recipe_name: str, name: str, version: str, seed: int,
     return shlex.join(parts[:3]) + f" --model {pulled} " + shlex.join(parts[3:])
 
 
-def default_export(recipe: Any) -> ExportFn:
-    """The export issue's ``lstm_zoo.export.export`` when it exists and the recipe has a serving
-    contract; otherwise Keras' own SavedModel export of the model's call signature."""
-    try:
-        from lstm_zoo import export as export_module
-    except ImportError:
-        return keras_export
-    export = getattr(export_module, "export", None)
-    if export is None:
-        return keras_export
+def default_export(recipe: Any, data: Any = None) -> ExportFn:
+    """The export issue's :func:`lstm_zoo.export.export` (the recipe's serving signature,
+    warmup requests from ``data``, verified in a TensorFlow-only process) when the recipe has
+    a serving contract; Keras' own SavedModel export of the model's call otherwise."""
 
     def export_with_recipe(model: Any, base_dir: Path, name: str, version: str) -> Path:
         if recipe is None or recipe.serving_contract(model) is None:
             return keras_export(model, base_dir, name, version)
-        written = export(model, base_dir, name, version=int(version), recipe=recipe)
-        return Path(written) if written is not None else base_dir / name / version
+        from lstm_zoo.export import export
+
+        result = export(model, base_dir, name, int(version), recipe=recipe, data=data,
+                        verify=True)
+        return Path(result.path)
 
     return export_with_recipe
+
+
+def train_command_line(recipe_name: str, args: Any, options: Mapping[str, Any] | None) -> str:
+    """The ``lstm-zoo train ... --publish`` line that reproduces a run, from parsed arguments."""
+    parts = ["lstm-zoo", "train", recipe_name, "--seed", str(args.seed)]
+    for flag, value in (("--data", args.data), ("--epochs", args.epochs),
+                        ("--batch-size", args.batch_size), ("--learning-rate", args.learning_rate)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for pair in args.hparam or []:
+        parts += ["--hparam", pair]
+    parts += recipe_option_args(options)
+    if args.out:
+        parts += ["--out", str(args.out)]
+    parts.append("--publish")
+    if args.publish_version is not None:
+        parts += ["--publish-version", str(args.publish_version)]
+    return shlex.join(parts)
 
 
 def publish_run(
@@ -268,4 +283,4 @@ def publish_run(
         "versions": record["versions"],
     }
     return publish(result.model, name, card, hub_dir=hub, version=version,
-                   export_fn=export_fn or default_export(recipe))
+                   export_fn=export_fn or default_export(recipe, result.data))

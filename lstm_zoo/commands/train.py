@@ -52,6 +52,20 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-resume", action="store_true", help="start over even if --out holds a backup"
     )
+    parser.add_argument(
+        "--export",
+        metavar="DIR",
+        help="after training, export the model for TF Serving into DIR/RECIPE/VERSION "
+        "(portable CPU/GPU SavedModel, verified in a TensorFlow-only process)",
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="after training, publish the model as a pretrained version (TF Serving "
+        "SavedModel + model.keras + manifest) into saved_models/RECIPE/VERSION",
+    )
+    parser.add_argument("--publish-dir", help="hub folder to publish into (default: saved_models/)")
+    parser.add_argument("--publish-version", type=int, help="version number (default: next free)")
 
 
 def _evaluate_options(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +95,20 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
     )
     print(json.dumps(result.metrics["test"], indent=2, default=str))
     print(f"wrote {result.out_dir}")
+    if args.export:
+        from lstm_zoo.export import export
+
+        exported = export(result.model, args.export, recipe=recipe, data=result.data, verify=True)
+        print(f"exported {exported.path} (serve: tensorflow_model_server --model_name="
+              f"{exported.name} --model_base_path={exported.model_base_path.resolve()})")
+    if args.publish:
+        from lstm_zoo.publish import publish_run, train_command_line
+
+        command = train_command_line(recipe.name, args, options)
+        path = publish_run(recipe, result, train_command=command, data=args.data,
+                           options=options, hub_dir=args.publish_dir,
+                           version=args.publish_version)
+        print(f"published {path}")
     return 0
 
 
