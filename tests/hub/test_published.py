@@ -1,0 +1,88 @@
+"""The models published in this repository's ``saved_models/``: each pulls and verifies offline,
+fits the size limits, is a TF Serving version directory, and reproduces its manifest metric."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lstm_zoo import hub
+from lstm_zoo.manifest import INDEX_FILE, KERAS_PATH
+from lstm_zoo.publish import MAX_HUB_BYTES, MAX_MODEL_BYTES
+
+REPO_HUB = Path(__file__).resolve().parents[2] / "saved_models"
+
+
+def _published() -> list[tuple[str, str]]:
+    if not (REPO_HUB / INDEX_FILE).is_file():
+        return []
+    index = json.loads((REPO_HUB / INDEX_FILE).read_text())
+    return [(name, version) for name, entry in index["models"].items()
+            for version in entry["versions"]]
+
+
+PUBLISHED = _published()
+pytestmark = pytest.mark.skipif(not PUBLISHED, reason="nothing published in saved_models/ yet")
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(("name", "version"), PUBLISHED)
+def test_published_model_pulls_verified_and_fits_the_limits(name, version, monkeypatch):
+    monkeypatch.delenv("LSTM_ZOO_HUB", raising=False)
+    path = hub.pull(name, version, offline=True)  # the default source: the repo's saved_models
+    assert path == REPO_HUB / name / version
+    assert (path / "saved_model.pb").is_file() and (path / KERAS_PATH).is_file()
+    assert _size(path) <= MAX_MODEL_BYTES
+    manifest = hub.read_manifest(path)
+    for key in ("evaluate_command", "train_command", "data", "seed", "versions"):
+        assert manifest[key] not in (None, "", {}), key
+
+
+def test_saved_models_fits_the_total_limit():
+    assert _size(REPO_HUB) <= MAX_HUB_BYTES
+
+
+def test_cli_pull_on_this_checkout_prints_a_verified_path():
+    name = PUBLISHED[0][0]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "LSTM_ZOO_HUB"}
+    result = subprocess.run([sys.executable, "-m", "lstm_zoo", "pull", name, "--offline"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert Path(last).is_dir() and Path(last).parent == REPO_HUB / name
+
+
+def _data_argument(manifest: dict, shared_data: Path) -> str | None:
+    """The ``--data`` the model was trained with, relocated onto the shared data folder."""
+    source = manifest["data"]["source"]
+    if source in (None, "embedded default"):
+        return None
+    marker = "shared/data/"
+    if marker not in source:
+        pytest.skip(f"training data {source} is not in the shared data folder")
+    return str(shared_data / source.split(marker, 1)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "version"), PUBLISHED)
+def test_published_model_reproduces_its_manifest_metric(name, version, shared_data):
+    """Evaluate the pulled .keras file exactly as the manifest's evaluate_command does."""
+    from lstm_zoo.training import evaluate
+
+    path = hub.pull(name, version, hub=REPO_HUB)
+    manifest = hub.read_manifest(path)
+    headline = manifest["metrics"]["headline"]
+    record = evaluate(manifest["recipe"], path / KERAS_PATH,
+                      _data_argument(manifest, shared_data), seed=manifest["seed"], plots=False,
+                      **manifest["training"]["options"])
+    value = record["test"]
+    for part in headline["name"].split("."):
+        value = value[part]
+    assert value == pytest.approx(headline["value"], rel=1e-4, abs=1e-6)
