@@ -1,0 +1,92 @@
+"""An LSTM sequence classifier: a variable-length sequence in, one probability out.
+
+Architecture::
+
+    sequence [batch, time, features]  (raw values; all-zero rows are padding)
+      -> Masking(mask_value)            (padded steps are skipped by the LSTM)
+      -> encoder                        (optional recipe layer: feature transforms + scaling,
+                                          must propagate the mask)
+      -> LSTM x depth (lstm_zoo.layers.LSTM; every variant switch is passed through)
+      -> Dropout -> [Dense(head_units, relu)] -> Dense(1, sigmoid) -> [batch]
+    probability
+
+Only built-in Keras layers, the registered lstm_zoo LSTM and the recipe's own registered
+encoder are used, so the model saves to ``.keras``, loads in safe mode and exports to TF
+Serving with its preprocessing inside.  Not registered here: recipes register their own
+names around it (``fraud-lstm``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def build_sequence_classifier(
+    *,
+    n_features: int,
+    encoder: Any = None,
+    mask_value: float | None = 0.0,
+    units: int = 32,
+    depth: int = 1,
+    dropout: float = 0.0,
+    recurrent_dropout: float = 0.0,
+    head_units: int = 0,
+    layer_norm: bool = False,
+    proj_units: int | None = None,
+    use_peepholes: bool = False,
+    zoneout_cell: float = 0.0,
+    zoneout_hidden: float = 0.0,
+    cell_clip: float | None = None,
+    cifg: bool = False,
+    implementation: str = "auto",
+    input_name: str = "sequence",
+    output_name: str = "probability",
+    name: str = "lstm_classifier",
+) -> Any:
+    """Build the classifier (a functional ``keras.Model``): ``input_name`` -> ``output_name``.
+
+    ``encoder`` is a Keras layer applied to the masked raw features (the place for a recipe's
+    in-graph preprocessing); ``mask_value`` None disables masking.  ``proj_units`` of 0 or
+    None means no projection.  The LSTM switches are passed to every LSTM layer so sweeps can
+    search over them.  The output is the positive-class probability, shape [batch].
+    """
+    import keras
+
+    from lstm_zoo.layers import LSTM
+
+    for label, value in (("n_features", n_features), ("units", units), ("depth", depth)):
+        if int(value) < 1:
+            raise ValueError(f"{label} must be >= 1, got {value}")
+    if head_units < 0:
+        raise ValueError(f"head_units must be >= 0, got {head_units}")
+
+    inputs = keras.Input(shape=(None, int(n_features)), name=input_name, dtype="float32")
+    x = inputs
+    if mask_value is not None:
+        x = keras.layers.Masking(mask_value=float(mask_value), name="padding_mask")(x)
+    if encoder is not None:
+        x = encoder(x)
+    for i in range(int(depth)):
+        x = LSTM(
+            int(units),
+            return_sequences=i < int(depth) - 1,
+            dropout=float(dropout),
+            recurrent_dropout=float(recurrent_dropout),
+            layer_norm=bool(layer_norm),
+            proj_units=int(proj_units) if proj_units else None,
+            use_peepholes=bool(use_peepholes),
+            zoneout_cell=float(zoneout_cell),
+            zoneout_hidden=float(zoneout_hidden),
+            cell_clip=cell_clip,
+            cifg=bool(cifg),
+            implementation=implementation,
+            name=f"lstm_{i + 1}",
+        )(x)
+    if dropout:
+        x = keras.layers.Dropout(float(dropout), name="head_dropout")(x)
+    if head_units:
+        x = keras.layers.Dense(int(head_units), activation="relu", name="head_hidden")(x)
+    x = keras.layers.Dense(1, activation="sigmoid", name="head")(x)
+    x = keras.layers.Reshape((), name="squeeze")(x)
+    outputs = keras.layers.Identity(name=output_name)(x)
+    return keras.Model(inputs, outputs, name=name)
