@@ -40,6 +40,7 @@ from lstm_zoo.manifest import (
     parse_manifest,
     resolve_version,
     sha256_bytes,
+    sha256_file,
     verify_version_dir,
 )
 
@@ -215,8 +216,11 @@ def _pull_remote(source: RemoteHub, name: str, version: str | int, root: Path, o
         try:
             for rel, info in manifest["files"].items():
                 dest = staging / rel
-                if dest.is_file() and dest.stat().st_size == info["size"]:
-                    continue  # fetched by an earlier, interrupted pull (verified below)
+                if dest.is_file():  # fetched by an earlier, interrupted pull
+                    if (dest.stat().st_size == info["size"]
+                            and sha256_file(dest) == info["sha256"]):
+                        continue
+                    dest.unlink()
                 source.fetch_file(f"{name}/{version}/{rel}", dest, info["sha256"], info["size"],
                                   progress=progress)
             (staging / MANIFEST_PATH).parent.mkdir(parents=True, exist_ok=True)

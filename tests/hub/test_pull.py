@@ -204,3 +204,18 @@ def test_top_level_lazy_api(published_hub):
 
     assert lstm_zoo.pull("tiny", hub=published_hub).name == "2"
     assert callable(lstm_zoo.load_pretrained)
+
+
+def test_bad_leftover_in_staging_is_fetched_again(hub_server, tmp_path):
+    """A file left complete-but-wrong by an earlier pull is not trusted: it is re-downloaded."""
+    cache = tmp_path / "cache"
+    hub.pull("tiny", version=1, hub=hub_server.url, cache_dir=cache)  # creates the hub folder
+    staging = next(cache.glob("hubs/*")) / "tiny" / ".2.partial"
+    leftover = staging / "saved_model.pb"
+    leftover.parent.mkdir(parents=True)
+    size = (hub_server.root / "tiny" / "2" / "saved_model.pb").stat().st_size
+    leftover.write_bytes(b"\0" * size)
+    path = hub.pull("tiny", hub=hub_server.url, cache_dir=cache)
+    assert (path / "saved_model.pb").read_bytes() == (
+        hub_server.root / "tiny" / "2" / "saved_model.pb").read_bytes()
+    assert not staging.exists()
