@@ -214,7 +214,11 @@ def _serving_callable(recipe: Recipe, model: Any, contract: ServingContract) -> 
     extra_trackables = list(getattr(serve, "trackables", []))
 
     def endpoint(inputs: Mapping[str, Any]) -> dict[str, Any]:
-        outputs = serve(dict(inputs))
+        # TF Serving feeds tensors of any shape into the graph: check rank and fixed dims here
+        # so a bad request gets "Shape of tensor history [2,6,3] is not compatible with
+        # expected shape [?,5,3]" rather than an error deep inside the model.
+        checked = {k: tf.ensure_shape(v, contract.inputs[k].shape) for k, v in inputs.items()}
+        outputs = serve(checked)
         if not isinstance(outputs, Mapping) or set(outputs) != set(contract.outputs):
             got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
             raise ExportError(

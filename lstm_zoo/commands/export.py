@@ -65,7 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     if args.name is None and not args.models_config:
-        raise SystemExit("lstm-zoo export: error: NAME (a recipe) is required unless --models-config")
+        from lstm_zoo.errors import LstmZooError
+
+        raise LstmZooError("NAME (a recipe) is required unless --models-config is given alone")
     if args.name is not None:
         from lstm_zoo.export import export
 
@@ -87,7 +89,7 @@ def _export(args: argparse.Namespace) -> int:
             print(
                 f"verified in a TensorFlow-only process: max |diff| {v['max_abs_diff']} "
                 f"(atol {v['atol']}), {v['warmup_requests_replayed']} warmup requests replayed, "
-                "saved_model_cli ok"
+                "saved_model_cli show --all ok"
             )
         if args.format != "savedmodel":
             from lstm_zoo.convert import convert

