@@ -23,11 +23,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _forward(xw, R, h0, c0, mask, zero_output_for_mask: bool):
-    """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool."""
+def _forward(xw, R, h0, c0, mask, zero_output_for_mask):
+    """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool
+    (all True when there is none: one compiled program serves both cases);
+    ``zero_output_for_mask`` a scalar bool tensor."""
     steps = tf.shape(xw)[0]
     xw_ta = tf.TensorArray(xw.dtype, size=steps).unstack(xw)
-    mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
+    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask)
     dtype = xw.dtype
 
     def body(t, h, c, y, gates_ta, h_ta, c_ta, y_ta):
@@ -36,13 +38,10 @@ def _forward(xw, R, h0, c0, mask, zero_output_for_mask: bool):
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
         c_new = f * c + i * g
         h_new = o * tf.tanh(c_new)
-        if mask_ta is not None:
-            m = mask_ta.read(t)
-            c_new = tf.where(m, c_new, c)
-            y_new = tf.where(m, h_new, tf.zeros_like(h_new) if zero_output_for_mask else y)
-            h_new = tf.where(m, h_new, h)
-        else:
-            y_new = h_new
+        m = mask_ta.read(t)
+        c_new = tf.where(m, c_new, c)
+        y_new = tf.where(m, h_new, tf.where(zero_output_for_mask, tf.zeros_like(y), y))
+        h_new = tf.where(m, h_new, h)
         gates_ta = gates_ta.write(t, tf.concat([i, f, g, o], axis=1))
         return (t + 1, h_new, c_new, y_new, gates_ta, h_ta.write(t, h_new),
                 c_ta.write(t, c_new), y_ta.write(t, y_new))  # fmt: skip
@@ -57,7 +56,7 @@ def _forward(xw, R, h0, c0, mask, zero_output_for_mask: bool):
     return y_ta.stack(), y, h, c, gates_ta.stack(), h_ta.stack(), c_ta.stack()
 
 
-def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask: bool):
+def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask):
     """Gradients of (Y, last, h_T, c_T) w.r.t. (xw, R, h0, c0), by hand, time-major."""
     steps = tf.shape(gates)[0]
     h_prev_all = tf.concat([h0[None], Hs[:-1]], axis=0)
@@ -65,7 +64,7 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
     gates_ta = tf.TensorArray(gates.dtype, size=steps).unstack(gates)
     cp_ta = tf.TensorArray(gates.dtype, size=steps).unstack(c_prev_all)
     dY_ta = tf.TensorArray(gates.dtype, size=steps).unstack(dY)
-    mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
+    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask)
     R_t = tf.transpose(R)
 
     def body(k, dh, dc, dy_carry, dz_ta):
@@ -73,17 +72,12 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
         i, f, g, o = tf.split(gates_ta.read(t), 4, axis=1)
         c_prev = cp_ta.read(t)
         gy = dY_ta.read(t) + dy_carry  # total gradient reaching the output y_t
-        if mask_ta is not None:
-            m = tf.cast(mask_ta.read(t), dh.dtype)
-            dh_new = m * (gy + dh)
-            dy_carry = tf.zeros_like(gy) if zero_output_for_mask else (1.0 - m) * gy
-            dh_prev = (1.0 - m) * dh
-            dc_new = m * dc
-            dc_prev = (1.0 - m) * dc
-        else:
-            dh_new, dc_new = gy + dh, dc
-            dy_carry = tf.zeros_like(gy)
-            dh_prev = dc_prev = 0.0
+        m = tf.cast(mask_ta.read(t), dh.dtype)
+        dh_new = m * (gy + dh)
+        dy_carry = tf.where(zero_output_for_mask, tf.zeros_like(gy), (1.0 - m) * gy)
+        dh_prev = (1.0 - m) * dh
+        dc_new = m * dc
+        dc_prev = (1.0 - m) * dc
         c_new = f * c_prev + i * g
         tanh_c = tf.tanh(c_new)
         d_o = dh_new * tanh_c
@@ -112,8 +106,8 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
     return dZ, dR, dh0, dc0
 
 
-_forward_xla = tf.function(_forward, jit_compile=True, autograph=False)
-_backward_xla = tf.function(_backward, jit_compile=True, autograph=False)
+_forward_xla = tf.function(_forward, jit_compile=True, autograph=False, reduce_retracing=True)
+_backward_xla = tf.function(_backward, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
 def fused_recurrence(xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=True):
@@ -124,6 +118,9 @@ def fused_recurrence(xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=T
     """
     fwd = _forward_xla if jit else _forward
     bwd = _backward_xla if jit else _backward
+    if mask is None:
+        mask = tf.ones(tf.concat([tf.shape(xw)[:2], [1]], 0), tf.bool)
+    zero_output_for_mask = tf.constant(bool(zero_output_for_mask))
 
     @tf.custom_gradient
     def core(xw, R, h0, c0):
