@@ -18,7 +18,13 @@ from lstm_zoo.registry import (
 
 __version__ = "0.1.0"
 
-_LAZY = {"pull": "lstm_zoo.hub", "load_pretrained": "lstm_zoo.hub"}
+_LAZY = {
+    "pull": "lstm_zoo.hub",
+    "load_pretrained": "lstm_zoo.hub",
+    # lstm_zoo.export(model, base_dir, name, ...): the submodule is itself callable, so this
+    # works whether the attribute is the function or (after any import of it) the module
+    "export": "lstm_zoo.export",
+}
 
 
 def __getattr__(name: str):  # PEP 562: heavy parts load on first use, not on import
@@ -31,6 +37,7 @@ def __getattr__(name: str):  # PEP 562: heavy parts load on first use, not on im
 __all__ = [
     "DataError",
     "DuplicateNameError",
+    "export",
     "LstmZooError",
     "UnknownNameError",
     "__version__",

@@ -26,6 +26,8 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import sys
+import types
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -457,3 +459,14 @@ def write_models_config(base_dir: str | Path, path: str | Path | None = None) ->
         entry.model_platform = "tensorflow"
     target = Path(path) if path is not None else base_dir / MODELS_CONFIG_FILE
     return atomic_write_text(target, text_format.MessageToString(config))
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``lstm_zoo.export`` binds the module to the package attribute ``export``, so
+    the module itself forwards calls: ``lstm_zoo.export(...)`` always means :func:`export`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ExportResult:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
