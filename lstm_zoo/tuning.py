@@ -28,6 +28,7 @@ from typing import Any
 from lstm_zoo.io import atomic_path, atomic_write_json
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 from lstm_zoo.training import resolve_recipe, split_hparams
+from lstm_zoo.tuning_oracle import SweepError
 
 ROLES = ("local", "chief", "worker")
 BEST_DIR = "best"
@@ -70,7 +71,7 @@ def draw_hyperparameters(recipe: Recipe, hp: Any) -> dict[str, Any]:
             f"values, got {type(values).__name__}"
         )
     if not values or not hp.space:
-        raise ValueError(
+        raise SweepError(
             f"recipe {recipe.name!r} has an empty search space: search_space(hp) must declare "
             "at least one hyperparameter (e.g. {'units': hp.Int('units', 16, 128, step=16)})"
         )
@@ -256,12 +257,12 @@ def tune(
     recipe = resolve_recipe(recipe)
     role, oracle, worker_id = _role_from_environment(role, oracle, worker_id)
     if export is not None and role != "local":
-        raise ValueError("--export needs a local sweep (the best model lives on a worker); "
+        raise SweepError("--export needs a local sweep (the best model lives on a worker); "
                          "retrain the best hyperparameters with lstm-zoo train and export that")
     if tuner not in TUNERS:
-        raise ValueError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}")
+        raise SweepError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}")
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        raise SweepError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     directory = Path(directory or f"sweeps/{recipe.name}")
     config = recipe.train_config.replace(epochs=epochs)
     check_search_space(recipe)

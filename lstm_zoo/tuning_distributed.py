@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_zoo.errors import LstmZooError
+from lstm_zoo.tuning_oracle import SweepError
 
 CHIEF_ID = "chief"
 
@@ -38,11 +39,11 @@ class OracleUnreachableError(LstmZooError, ConnectionError):
 def parse_address(address: str | None) -> tuple[str, int]:
     """``"HOST:PORT"`` (or ``"[::1]:PORT"``) -> (host, port), with a clear error otherwise."""
     if not address:
-        raise ValueError("a distributed sweep needs --oracle HOST:PORT (the chief's address)")
+        raise SweepError("a distributed sweep needs --oracle HOST:PORT (the chief's address)")
     host, sep, port = address.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"--oracle expects HOST:PORT (e.g. 10.0.0.5:8000), got {address!r}")
+        raise SweepError(f"--oracle expects HOST:PORT (e.g. 10.0.0.5:8000), got {address!r}")
     return host, int(port)
 
 
@@ -221,12 +222,11 @@ def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: 
         return finish_sweep(recipe, directory, objective, direction, extra)
 
     if not worker_id or CHIEF_ID in worker_id or any(c.isspace() for c in worker_id):
-        raise ValueError(f"a worker needs --worker-id: a stable name without spaces that does "
+        raise SweepError(f"a worker needs --worker-id: a stable name without spaces that does "
                          f"not contain 'chief' (keras-tuner's chief marker), got {worker_id!r}")
     from keras_tuner.src.distribute import oracle_client
 
     oracle_client.TIMEOUT = rpc_timeout  # how long a call waits for a (restarting) chief
-    _set_keras_tuner_env(worker_id, host, port)
     try:
         wait_for_oracle(host, port, connect_timeout)
     except OracleUnreachableError:
@@ -234,6 +234,7 @@ def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: 
             print(f"[sweep] worker {worker_id}: the sweep in {directory} is finished", flush=True)
             return SweepResult(directory, {"rows": [], "finished": True}, None)
         raise
+    _set_keras_tuner_env(worker_id, host, port)
     loaded = recipe.load(data, seed=seed, **options)
     hypermodel = make_hypermodel(recipe, loaded, config, seed)
     print(f"[sweep] worker {worker_id}: connected to the chief at {host}:{port}", flush=True)

@@ -28,7 +28,13 @@ import keras_tuner as kt
 from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
+from lstm_zoo.errors import LstmZooError
+
 TUNERS = ("random", "hyperband", "bayesian")
+
+
+class SweepError(LstmZooError, ValueError):
+    """A sweep asked for with bad settings (tuner, trials, seed, search space, address ...)."""
 
 _ORACLE_CLASSES = {
     "random": kt.oracles.RandomSearchOracle,
@@ -185,11 +191,11 @@ def make_oracle(
     Hyperband trains each trial for up to ``epochs`` epochs and is capped at ``max_trials``.
     """
     if tuner not in _ORACLE_CLASSES:
-        raise ValueError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}")
+        raise SweepError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}")
     if not isinstance(max_trials, int) or max_trials < 1:
-        raise ValueError(f"max_trials must be a positive integer, got {max_trials!r}")
+        raise SweepError(f"max_trials must be a positive integer, got {max_trials!r}")
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise SweepError(f"seed must be a non-negative integer, got {seed!r}")
     base = _ORACLE_CLASSES[tuner]
     cls = _mixed_classes.get(tuner)
     if cls is None:

@@ -30,8 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a data file or folder (default: the embedded data)")
-    parser.add_argument("--tuner", choices=TUNERS, default="random",
-                        help="search algorithm (default: random)")
+    # no argparse choices: a bad value would hide behind "a RECIPE is required" in the
+    # recipe-finding first pass; lstm_zoo.tuning.tune names the valid values instead
+    parser.add_argument("--tuner", default="random",
+                        help=f"search algorithm: {', '.join(TUNERS)} (default: random)")
     parser.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
     parser.add_argument("--epochs", type=int,
                         help="maximum epochs per trial (default: the recipe's; early stopping "
@@ -45,7 +47,7 @@ def _tune_options(parser: argparse.ArgumentParser) -> None:
                         help="export the best model for TF Serving into DIR (local sweeps)")
     parser.add_argument("--quiet", action="store_true", help="no per-trial tables")
     dist = parser.add_argument_group("distributed sweeps (keras-tuner chief/worker)")
-    dist.add_argument("--role", choices=("local", "chief", "worker"), default=None,
+    dist.add_argument("--role", default=None,
                       help="local (default), chief (serves the oracle) or worker (runs trials)")
     dist.add_argument("--oracle", metavar="HOST:PORT",
                       help="the chief's address (chief: where to listen, e.g. 0.0.0.0:8000)")

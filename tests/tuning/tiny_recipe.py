@@ -2,7 +2,9 @@
 subprocess tests: ``python tiny_recipe.py tune tiny-sweep ...`` registers it, then runs
 ``lstm_zoo.cli.main`` on the arguments, exactly as ``lstm-zoo`` would.
 
-``TINY_EPOCH_SLEEP`` (seconds) slows every epoch so a test can kill a process mid-trial.
+``TINY_EPOCH_SLEEP`` (seconds) slows every epoch so a test can kill a process mid-trial;
+``TINY_MODEL=dense`` swaps the LSTM for a Dense layer (multi-process tests: a third of the
+graph-tracing time per trial on a busy CPU; the sweep machinery does not care which model).
 """
 
 from __future__ import annotations
@@ -56,7 +58,11 @@ class TinyRecipe(Recipe):
         from lstm_zoo.layers import LSTM
 
         inputs = keras.Input((5, 1))
-        outputs = keras.layers.Dense(1)(LSTM(units)(inputs))
+        if os.environ.get("TINY_MODEL") == "dense":
+            hidden = keras.layers.Dense(units)(keras.layers.Flatten()(inputs))
+        else:
+            hidden = LSTM(units)(inputs)
+        outputs = keras.layers.Dense(1)(hidden)
         return keras.Model(inputs, outputs)
 
     def search_space(self, hp):

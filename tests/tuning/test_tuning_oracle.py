@@ -1,0 +1,101 @@
+"""The chief-side oracle: trials of silent workers are re-queued, then failed; late reports
+about ended trials are ignored; bookkeeping survives a reload.  A fake clock, no training."""
+
+from __future__ import annotations
+
+import keras_tuner as kt
+
+from lstm_zoo.tuning_oracle import make_oracle
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def _oracle(tiny_module, directory, clock, max_trials=3, max_requeues=1):
+    oracle = make_oracle("random", objective=kt.Objective("val_loss", "min"),
+                         max_trials=max_trials, epochs=2, seed=1, worker_timeout=10,
+                         max_requeues=max_requeues)
+    oracle.clock = clock
+    oracle._set_project_dir(str(directory), "p")
+    hp = kt.HyperParameters()
+    tiny_module.TinyRecipe().search_space(hp)
+    oracle.update_space(hp)
+    return oracle
+
+
+def _complete(oracle, trial, value=1.0):
+    oracle.update_trial(trial.trial_id, {"val_loss": value})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
+def test_silent_worker_trial_is_requeued_then_failed(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock)
+    lost = oracle.create_trial("w1")
+    assert oracle.ran_by[lost.trial_id] == "w1"
+
+    clock.now += 5
+    oracle.get_trial(lost.trial_id)  # a heartbeat keeps it alive
+    clock.now += 8
+    assert oracle.reap_stale_trials() == []
+
+    clock.now += 11  # silent for 11 s > worker_timeout
+    assert oracle.reap_stale_trials() == [lost.trial_id]
+    assert "w1" not in oracle.ongoing_trials and "w1" not in oracle.tuner_ids
+    assert oracle.requeues[lost.trial_id] == 1
+
+    again = oracle.create_trial("w0")  # another worker takes the same trial over
+    assert again.trial_id == lost.trial_id
+    assert again.hyperparameters.values == lost.hyperparameters.values
+    assert oracle.ran_by[lost.trial_id] == "w0"
+
+    clock.now += 20  # w0 dies too: the second re-queue exceeds max_requeues=1 -> FAILED
+    assert oracle.reap_stale_trials() == [lost.trial_id]
+    assert oracle.trials[lost.trial_id].status == "FAILED"
+    assert "silent" in oracle.trials[lost.trial_id].message
+    assert lost.trial_id in oracle.end_order and not oracle._retry_queue
+
+
+def test_late_report_of_an_ended_trial_is_ignored(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock)
+    trial = oracle.create_trial("w1")
+    clock.now += 30
+    oracle.reap_stale_trials()
+    taken = oracle.create_trial("w0")
+    _complete(oracle, taken, value=2.0)
+    # the first worker was only slow: its late result does not overwrite the ended trial
+    _complete(oracle, trial, value=9.0)
+    assert oracle.trials[trial.trial_id].score == 2.0
+    assert oracle.end_order.count(trial.trial_id) == 1
+
+
+def test_requeued_trial_finished_by_its_first_worker_leaves_the_queue(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock)
+    trial = oracle.create_trial("w1")
+    clock.now += 30
+    oracle.reap_stale_trials()
+    assert oracle._retry_queue == [trial.trial_id]
+    _complete(oracle, trial)  # it finishes before anyone took it over
+    assert oracle._retry_queue == [] and oracle.trials[trial.trial_id].status == "COMPLETED"
+
+
+def test_bookkeeping_survives_a_reload_and_finished(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock, max_trials=2)
+    for worker in ("w0", "w1"):
+        trial = oracle.create_trial(worker)
+        clock.now += 3
+        _complete(oracle, trial)
+    assert oracle.finished()
+    reloaded = _oracle(tiny_module, tmp_path, clock, max_trials=2)
+    reloaded.reload()
+    assert reloaded.ran_by == oracle.ran_by == {"0": "w0", "1": "w1"}
+    assert reloaded.ended_at == oracle.ended_at and reloaded.finished()
