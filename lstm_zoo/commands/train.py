@@ -66,6 +66,13 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--publish-dir", help="hub folder to publish into (default: saved_models/)")
     parser.add_argument("--publish-version", type=int, help="version number (default: next free)")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training across the processes/machines named in TF_CONFIG "
+        "(MultiWorkerMirroredStrategy, custom loop; --batch-size is per worker; see "
+        "docs/distributed.md)",
+    )
 
 
 def _evaluate_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +90,17 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
     if args.learning_rate is not None:
         hparams["learning_rate"] = args.learning_rate
     out_dir = args.out or f"runs/{recipe.name}"
+    if args.distributed:
+        if args.export or args.publish:
+            raise ValueError("--distributed does not combine with --export/--publish; export "
+                             "the chief's model.keras afterwards with lstm-zoo export")
+        from lstm_zoo.distributed import train_distributed
+
+        record = train_distributed(recipe, args.data, out_dir=out_dir, seed=args.seed,
+                                   epochs=args.epochs, hparams=hparams, **options)
+        print(json.dumps(record.get("test", {"history": record["history"][-1:]}), indent=2,
+                         default=str))
+        return 0
     result = train(
         recipe,
         args.data,

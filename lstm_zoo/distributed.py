@@ -1,0 +1,278 @@
+"""Data-parallel training of one recipe's model across processes or machines.
+
+``tf.distribute.MultiWorkerMirroredStrategy`` reads the cluster from ``TF_CONFIG`` (every
+process gets the same ``cluster`` and its own ``task``).  Each step, every worker trains on its
+shard of the global batch and the gradients are all-reduced, so all workers hold identical
+weights.  With Keras 3.15, ``model.fit`` under this strategy fails (``ValueError: Attempt to
+convert a value (PerReplica...``, keras-team/keras#20585), so :func:`train_distributed` uses a
+custom loop with ``strategy.run`` — measured to work on CPU (two processes, identical weights).
+
+The loop keeps the recipe's pieces: its data, model, optimizer settings (through
+``Recipe.compile``: Adam, clipnorm, learning rate), loss and ``TrainConfig`` (epochs, batch size
+per worker, steps per epoch, early stopping on the validation loss with the best weights
+restored, halving the learning rate on a plateau).  The validation loss is computed on every
+worker on the full validation split (identical weights, identical data), so every worker takes
+the same early-stopping decision without extra communication.
+
+Outputs: the chief (task ``chief``, or ``worker`` 0 when there is no chief) writes
+``model.keras`` and ``metrics.json`` (test metrics of the saved model, evaluated outside the
+strategy) into ``out_dir``; every other worker writes its copy into ``out_dir/worker-N``.
+After every epoch each worker saves its weights (``backup/``); restarting all workers with
+the same ``out_dir`` resumes from the last epoch every worker finished (optimizer moments
+restart from zero).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from lstm_zoo.errors import LstmZooError
+from lstm_zoo.io import atomic_path, atomic_write_json
+
+BACKUP_DIR = "backup"
+
+
+class DistributedConfigError(LstmZooError, ValueError):
+    """``TF_CONFIG`` is missing or does not describe this process."""
+
+
+def read_tf_config() -> dict[str, Any]:
+    """``TF_CONFIG`` parsed and checked: a ``cluster`` and this process's ``task``."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise DistributedConfigError(
+            "--distributed needs the TF_CONFIG environment variable, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+            '"task": {"type": "worker", "index": 0}} (see docs/distributed.md)'
+        )
+    try:
+        config = json.loads(raw)
+        cluster, task = config["cluster"], config["task"]
+        members = cluster[task["type"]]
+        index = int(task["index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DistributedConfigError(f"TF_CONFIG is not valid ({exc!r}): {raw}") from None
+    if not 0 <= index < len(members):
+        raise DistributedConfigError(
+            f"TF_CONFIG task index {index} is outside cluster[{task['type']!r}] "
+            f"({len(members)} members)"
+        )
+    return config
+
+
+def is_chief(config: dict[str, Any]) -> bool:
+    """The process that writes the run's outputs."""
+    task = config["task"]
+    if task["type"] == "chief":
+        return True
+    return task["type"] == "worker" and int(task["index"]) == 0 and "chief" not in config["cluster"]
+
+
+def train_distributed(
+    recipe: Any,
+    data: str | Path | None = None,
+    *,
+    out_dir: str | Path = "runs/train",
+    seed: int = 0,
+    epochs: int | None = None,
+    hparams: dict[str, Any] | None = None,
+    timeout_seconds: float = 300.0,
+    verbose: bool = True,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train ``recipe`` data-parallel over the ``TF_CONFIG`` cluster; returns the run record.
+
+    ``hparams`` mixes ``TrainConfig`` fields (``batch_size`` is per worker) and model builder
+    arguments.  ``timeout_seconds`` bounds every collective operation, so a dead peer is an
+    error rather than a hang.
+    """
+    tf_config = read_tf_config()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from lstm_zoo.training import resolve_recipe, split_hparams, versions
+
+    recipe = resolve_recipe(recipe)
+    strategy = tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=timeout_seconds
+        )
+    )
+    chief = is_chief(tf_config)
+    out_dir = Path(out_dir)
+    my_dir = out_dir if chief else out_dir / f"worker-{tf_config['task']['index']}"
+    my_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+
+    config_changes, model_hparams = split_hparams(recipe, dict(hparams or {}))
+    config = recipe.train_config.replace(**config_changes, epochs=epochs)
+    loaded = recipe.load(data, seed=seed, **options)
+    x, y = _arrays(loaded.train, "train")
+    x_val, y_val = _arrays(loaded.val, "validation")
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.batch_size * replicas
+    n_train = len(y)
+    steps = max(1, n_train // global_batch)
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n_train, seed=seed)
+    dataset = dataset.repeat().batch(global_batch, drop_remainder=True)
+    ds_options = tf.data.Options()
+    ds_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(ds_options)))
+
+    with strategy.scope():
+        model = recipe.build_model(loaded, **model_hparams)
+        recipe.compile(model, config)
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+    per_example = _per_example_loss(recipe.loss())
+
+    def step_fn(inputs: Any, targets: Any) -> Any:
+        with tf.GradientTape() as tape:
+            predictions = model(inputs, training=True)
+            loss = tf.nn.compute_average_loss(per_example(targets, predictions),
+                                              global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def train_step(it: Any) -> Any:
+        inputs, targets = next(it)
+        per_replica = strategy.run(step_fn, args=(inputs, targets))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def val_loss() -> float:
+        total = 0.0
+        for start in range(0, len(y_val), 256):
+            xb = _slice(x_val, start, start + 256)
+            pred = model(xb, training=False)
+            total += float(tf.reduce_sum(per_example(y_val[start:start + 256], pred)))
+        return total / len(y_val)
+
+    backup = my_dir / BACKUP_DIR
+    state = _load_backup(model, backup)
+    history: list[dict[str, float]] = state.get("history", [])
+    best_val = state.get("best_val", float("inf"))
+    best_weights = model.get_weights() if state else None
+    since_best = state.get("since_best", 0)
+    _set_lr(optimizer, state.get("learning_rate"))
+    started = time.perf_counter()
+    first_epoch = state.get("epoch", -1) + 1
+    for epoch in range(first_epoch, config.epochs):
+        losses = [float(train_step(iterator)) for _ in range(steps)]
+        current = val_loss()
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_loss": current})
+        if verbose:
+            print(f"[distributed] epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f} "
+                  f"val_loss {current:.4f} ({steps} steps x {global_batch} examples, "
+                  f"{replicas} replicas)", flush=True)
+        if current < best_val:
+            best_val, best_weights, since_best = current, model.get_weights(), 0
+        else:
+            since_best += 1
+            if config.lr_schedule == "plateau" and since_best % max(1, config.patience // 2) == 0:
+                _set_lr(optimizer, _get_lr(optimizer) * 0.5)
+        _save_backup(model, backup, {"epoch": epoch, "best_val": best_val, "history": history,
+                                     "since_best": since_best,
+                                     "learning_rate": _get_lr(optimizer)})
+        if since_best >= config.patience:
+            break
+    seconds = time.perf_counter() - started
+    if best_weights is not None:
+        model.set_weights(best_weights)
+
+    with atomic_path(my_dir / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    record = {
+        "recipe": recipe.name,
+        "model": recipe.default_model,
+        "distributed": {"strategy": "MultiWorkerMirroredStrategy (custom loop)",
+                        "task": tf_config["task"], "workers": replicas,
+                        "global_batch_size": global_batch, "steps_per_epoch": steps},
+        "data": str(data) if data is not None else "embedded default",
+        "data_info": loaded.info,
+        "seed": seed,
+        "train_config": dataclasses.asdict(config),
+        "hparams": model_hparams,
+        "history": history,
+        "train_seconds": round(seconds, 1),
+        "versions": versions(),
+    }
+    if chief:
+        from lstm_zoo.training import load_model
+
+        record["test"] = recipe.evaluate(load_model(my_dir / "model.keras"), loaded)
+        atomic_write_json(my_dir / "metrics.json", record)
+    return record
+
+
+def _arrays(split: Any, what: str) -> tuple[Any, Any]:
+    if not isinstance(split, tuple):
+        raise DistributedConfigError(
+            f"--distributed trains from in-memory (x, y) arrays; this recipe's {what} split is "
+            f"a {type(split).__name__}"
+        )
+    return split[0], split[1]
+
+
+def _slice(x: Any, start: int, stop: int) -> Any:
+    if isinstance(x, dict):
+        return {k: v[start:stop] for k, v in x.items()}
+    return x[start:stop]
+
+
+def _per_example_loss(spec: Any) -> Any:
+    """The recipe's loss as a function returning one value per example (no reduction)."""
+    import keras
+    import tensorflow as tf
+
+    loss = keras.losses.get(spec)
+    fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+    def per_example(y_true: Any, y_pred: Any) -> Any:
+        values = tf.convert_to_tensor(fn(y_true, y_pred))
+        if values.shape.rank and values.shape.rank > 1:
+            values = tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
+        return values
+
+    return per_example
+
+
+def _get_lr(optimizer: Any) -> float | None:
+    try:
+        return float(optimizer.learning_rate.numpy())
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def _set_lr(optimizer: Any, value: float | None) -> None:
+    if value is not None and hasattr(optimizer.learning_rate, "assign"):
+        optimizer.learning_rate.assign(value)
+
+
+def _save_backup(model: Any, backup: Path, state: dict[str, Any]) -> None:
+    backup.mkdir(parents=True, exist_ok=True)
+    with atomic_path(backup / "model.weights.h5", suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
+    atomic_write_json(backup / "state.json", state)
+
+
+def _load_backup(model: Any, backup: Path) -> dict[str, Any]:
+    state_file, weights = backup / "state.json", backup / "model.weights.h5"
+    if not (state_file.exists() and weights.exists()):
+        return {}
+    model.load_weights(weights)
+    state = json.loads(state_file.read_text())
+    print(f"[distributed] resuming after epoch {state['epoch'] + 1} from {backup}", flush=True)
+    return state
