@@ -24,6 +24,7 @@ _LAZY = {
     # lstm_zoo.export(model, base_dir, name, ...): the submodule is itself callable, so this
     # works whether the attribute is the function or (after any import of it) the module
     "export": "lstm_zoo.export",
+    "tune": "lstm_zoo.tuning",  # lstm_zoo.tune(recipe, tuner=..., max_trials=...): sweeps
 }
 
 
@@ -51,4 +52,5 @@ __all__ = [
     "pull",
     "register_model",
     "register_recipe",
+    "tune",
 ]
