@@ -1,0 +1,150 @@
+"""Throughput benchmark of the LSTM layer paths vs ``keras.layers.LSTM`` (and PyTorch if present).
+
+Used by ``benchmarks/lstm_layer.py`` and ``lstm-zoo bench layer``.  All contenders run
+interleaved in one process (round-robin, so machine-load drift hits each equally); each figure
+is the median of ``repeats`` timed runs after warm-up.  FLOPs count the gate matmuls only:
+2·4H·(I+H) per sample-step forward, ×3 for forward+backward.  A large square matmul gives the
+machine's practical GFLOP/s ceiling.  Never used in tests (timing is not a test).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    """Timings (seconds) of one contender in one mode."""
+
+    name: str
+    mode: str  # "inference" | "training"
+    times: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from lstm_zoo.layers import LSTM
+
+    x = tf.constant(np.random.RandomState(0).randn(batch, steps, input_dim).astype("float32"))
+    layers = {"keras.layers.LSTM": keras.layers.LSTM(units, dtype=dtype_policy)}
+    for path in paths:
+        layers[f"lstm_zoo {path}"] = LSTM(units, implementation=path, dtype=dtype_policy)
+    contenders = {}
+    for name, layer in layers.items():
+        layer(x)
+
+        @tf.function
+        def infer(x=x, layer=layer):
+            return layer(x, training=False)
+
+        @tf.function
+        def train(x=x, layer=layer):
+            with tf.GradientTape() as tape:
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, "float32") ** 2)
+            return tape.gradient(loss, layer.trainable_weights)
+
+        contenders[name] = {
+            "inference": lambda f=infer: f().numpy(),
+            "training": lambda f=train: [g.numpy() for g in f()],
+        }
+    return contenders
+
+
+def _torch_contender(batch, steps, input_dim, units, threads):
+    try:
+        import torch
+    except ImportError:
+        return {}
+    if threads:
+        torch.set_num_threads(threads)
+    lstm = torch.nn.LSTM(input_dim, units, batch_first=True)
+    x = torch.randn(batch, steps, input_dim)
+
+    def infer():
+        with torch.no_grad():
+            lstm(x)[0].sum().item()
+
+    def train():
+        lstm.zero_grad()
+        lstm(x)[0].pow(2).sum().backward()
+
+    return {f"torch {torch.__version__} nn.LSTM": {"inference": infer, "training": train}}
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a float32 n×n·n×n matmul in TensorFlow (median of ``repeats``)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    f = tf.function(lambda: tf.matmul(a, a))
+    f().numpy()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f().numpy()
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def run(
+    batch: int = 64,
+    steps: int = 100,
+    input_dim: int = 64,
+    units: int = 256,
+    repeats: int = 5,
+    warmup: int = 2,
+    paths: tuple[str, ...] = ("fused", "generic"),
+    torch: bool = True,
+    dtype_policy: str = "float32",
+    threads: int | None = None,
+    print_fn: Callable[[str], None] = print,
+) -> list[Result]:
+    """Time every contender; print a table; return the results."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    contenders = _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy)
+    if torch:
+        contenders.update(_torch_contender(batch, steps, input_dim, units, threads))
+    results = {(n, m): Result(n, m) for n in contenders for m in ("inference", "training")}
+    for _ in range(warmup):
+        for name, fns in contenders.items():
+            for fn in fns.values():
+                fn()
+    for _ in range(repeats):  # interleaved: every contender once per round
+        for name, fns in contenders.items():
+            for mode, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                results[(name, mode)].times.append(time.perf_counter() - t0)
+
+    flops_fwd = 2 * 4 * units * (input_dim + units) * batch * steps
+    print_fn(
+        f"LSTM B={batch} T={steps} I={input_dim} H={units} {dtype_policy}, "
+        f"median of {repeats} interleaved runs (after {warmup} warm-up)"
+    )
+    print_fn(f"{'contender':<30} {'mode':<10} {'ms':>9} {'seq/s':>9} {'GFLOP/s':>8} {'vs keras':>8}")
+    for mode in ("inference", "training"):
+        base = results[("keras.layers.LSTM", mode)].median
+        for name in contenders:
+            r = results[(name, mode)]
+            flops = flops_fwd * (3 if mode == "training" else 1)
+            print_fn(
+                f"{name:<30} {mode:<10} {1e3 * r.median:9.1f} {batch / r.median:9.0f} "
+                f"{flops / r.median / 1e9:8.1f} {base / r.median:7.2f}x"
+            )
+    print_fn(f"ceiling: 2048² float32 matmul {matmul_gflops():.1f} GFLOP/s")
+    return list(results.values())
