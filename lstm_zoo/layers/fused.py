@@ -23,16 +23,18 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def _forward(xw, R, h0, c0, mask, zero_output_for_mask):
+def _forward(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=True):
     """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool
     (all True when there is none: one compiled program serves both cases);
-    ``zero_output_for_mask`` a scalar bool tensor."""
+    ``zero_output_for_mask`` a scalar bool tensor.  ``store``: also return what the backward
+    pass needs (gate activations, states); ``sequence``: also return all outputs.  Returns
+    (Y or None, last, h, c, gates, Hs, Cs) (the last three None unless ``store``)."""
     steps = tf.shape(xw)[0]
     xw_ta = tf.TensorArray(xw.dtype, size=steps).unstack(xw)
     mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask)
     dtype = xw.dtype
 
-    def body(t, h, c, y, gates_ta, h_ta, c_ta, y_ta):
+    def body(t, h, c, y, tas):
         z = xw_ta.read(t) + tf.matmul(h, R)
         zi, zf, zg, zo = tf.split(z, 4, axis=1)
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
@@ -42,18 +44,25 @@ def _forward(xw, R, h0, c0, mask, zero_output_for_mask):
         c_new = tf.where(m, c_new, c)
         y_new = tf.where(m, h_new, tf.where(zero_output_for_mask, tf.zeros_like(y), y))
         h_new = tf.where(m, h_new, h)
-        gates_ta = gates_ta.write(t, tf.concat([i, f, g, o], axis=1))
-        return (t + 1, h_new, c_new, y_new, gates_ta, h_ta.write(t, h_new),
-                c_ta.write(t, c_new), y_ta.write(t, y_new))  # fmt: skip
+        written = []
+        if sequence:
+            written.append(y_new)
+        if store:
+            written += [tf.concat([i, f, g, o], axis=1), h_new, c_new]
+        tas = tuple(ta.write(t, v) for ta, v in zip(tas, written))
+        return t + 1, h_new, c_new, y_new, tas
 
-    tas = [tf.TensorArray(dtype, size=steps) for _ in range(4)]
-    _, h, c, y, gates_ta, h_ta, c_ta, y_ta = tf.while_loop(
+    tas = tuple(tf.TensorArray(dtype, size=steps) for _ in range(int(sequence) + 3 * int(store)))
+    _, h, c, y, tas = tf.while_loop(
         lambda t, *_: t < steps,
         body,
-        (tf.constant(0), h0, c0, tf.zeros_like(h0), *tas),
+        (tf.constant(0), h0, c0, tf.zeros_like(h0), tas),
         maximum_iterations=steps,
     )
-    return y_ta.stack(), y, h, c, gates_ta.stack(), h_ta.stack(), c_ta.stack()
+    stacked = [ta.stack() for ta in tas]
+    Y = stacked.pop(0) if sequence else None
+    gates, Hs, Cs = stacked if store else (None, None, None)
+    return Y, y, h, c, gates, Hs, Cs
 
 
 def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask):
@@ -110,10 +119,15 @@ _forward_xla = tf.function(_forward, jit_compile=True, autograph=False, reduce_r
 _backward_xla = tf.function(_backward, jit_compile=True, autograph=False, reduce_retracing=True)
 
 
-def fused_recurrence(xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=True):
-    """(Y, last, h_T, c_T) of the plain LSTM over time-major ``xw`` = x·W + b.
+def fused_recurrence(
+    xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=True, training=True, sequence=True
+):
+    """(Y, last, h_T, c_T) of the plain LSTM over time-major ``xw`` = x·W + b (Y is None
+    unless ``sequence``).
 
     Differentiable w.r.t. ``xw``, ``R``, ``h0``, ``c0`` through the hand-written backward.
+    ``training=False`` runs a lighter forward that stores nothing for the backward pass; a
+    gradient is still correct (the backward then recomputes the forward first).
     ``jit=False`` runs the same loops without XLA (used to check XLA changes nothing).
     """
     fwd = _forward_xla if jit else _forward
@@ -121,24 +135,33 @@ def fused_recurrence(xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=T
     if mask is None:
         mask = tf.ones(tf.concat([tf.shape(xw)[:2], [1]], 0), tf.bool)
     zero_output_for_mask = tf.constant(bool(zero_output_for_mask))
+    store = bool(training)
 
     @tf.custom_gradient
     def core(xw, R, h0, c0):
         # stop_gradient: an active tape must not make TF build the jitted function's own
         # gradient (its TensorLists cannot cross the XLA boundary); ``grad`` below is used.
         xw, R, h0, c0 = (tf.stop_gradient(t) for t in (xw, R, h0, c0))
-        Y, last, hT, cT, gates, Hs, Cs = fwd(xw, R, h0, c0, mask, zero_output_for_mask)
+        Y, last, hT, cT, gates, Hs, Cs = fwd(
+            xw, R, h0, c0, mask, zero_output_for_mask, store=store, sequence=sequence
+        )
 
-        def grad(dY, dlast, dhT, dcT):
-            dY, dlast, dhT, dcT = (
-                tf.zeros_like(ref) if d is None else d
-                for d, ref in zip((dY, dlast, dhT, dcT), (Y, last, hT, cT))
-            )
-            return bwd(dY, dlast, dhT, dcT, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask)
+        def grad(*upstream):
+            refs = ((Y,) if sequence else ()) + (last, hT, cT)
+            upstream = [tf.zeros_like(r) if d is None else d for d, r in zip(upstream, refs)]
+            if not sequence:
+                upstream.insert(0, tf.zeros(tf.concat([tf.shape(xw)[:2], tf.shape(h0)[1:]], 0), xw.dtype))
+            dY, dlast, dhT, dcT = upstream
+            saved = (gates, Hs, Cs)
+            if not store:
+                saved = fwd(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=False)[4:]
+            return bwd(dY, dlast, dhT, dcT, *saved, h0, c0, R, mask, zero_output_for_mask)
 
-        return (Y, last, hT, cT), grad
+        outputs = ((Y,) if sequence else ()) + (last, hT, cT)
+        return outputs, grad
 
-    return core(xw, R, h0, c0)
+    outputs = core(xw, R, h0, c0)
+    return outputs if sequence else (None, *outputs)
 
 
 def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
@@ -161,8 +184,9 @@ def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
         xw = xw + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
     h0, c0 = (tf.cast(s, dtype) for s in initial_state)
     Y, last, hT, cT = fused_recurrence(
-        xw, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), jit=layer_uses_xla(layer)
-    )
+        xw, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), jit=layer_uses_xla(layer),
+        training=bool(training), sequence=layer.return_sequences,
+    )  # fmt: skip
     outputs = tf.transpose(Y, (1, 0, 2)) if layer.return_sequences else last[:, None, :]
     return last, outputs, [hT, cT]
 

@@ -82,7 +82,8 @@ def test_paths_agree_forward_and_backward(config, mask_name, rng):
 
 
 def test_fused_recurrence_gradients_match_autodiff(rng):
-    """The hand-written backward of the fused core equals TF autodiff of the same loop."""
+    """The hand-written backward of the fused core equals TF autodiff of the same loop, with
+    stored activations (training) and recomputed ones (inference-mode forward)."""
     steps, batch, units = 5, 2, 3
     xw = tf.constant(rng.randn(steps, batch, 4 * units).astype("float64"))
     R = tf.constant(rng.randn(units, 4 * units).astype("float64") * 0.5)
@@ -90,10 +91,10 @@ def test_fused_recurrence_gradients_match_autodiff(rng):
     mask = tf.constant(rng.rand(steps, batch, 1) > 0.3)
     from lstm_zoo.layers import fused
 
-    for zero_output in (False, True):
+    for zero_output, training in ((False, True), (True, False)):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([xw, R, h0, c0])
-            ours = fused_recurrence(xw, R, h0, c0, mask, zero_output, jit=False)
+            ours = fused_recurrence(xw, R, h0, c0, mask, zero_output, jit=False, training=training)
             ref = fused._forward(xw, R, h0, c0, mask, zero_output)[:4]
             w = [tf.constant(rng.randn(*o.shape)) for o in ours]
             loss_ours = sum(tf.reduce_sum(o * v) for o, v in zip(ours, w))
