@@ -14,6 +14,7 @@ Python API: :func:`translate`.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import random
 from collections.abc import Sequence
@@ -107,6 +108,7 @@ def translate(model: Any, sentences: str | Sequence[str], beam_size: int = DEFAU
 
 
 # ---------------------------------------------------------------------------------- data
+@functools.lru_cache(maxsize=4)
 def number_pairs(n: int, seed: int = 1234, max_number: int = 999,
                  max_numbers_per_line: int = 3) -> list[tuple[str, str]]:
     """``n`` (English, German) lines of 1-``max_numbers_per_line`` numbers in words, e.g.
@@ -114,7 +116,7 @@ def number_pairs(n: int, seed: int = 1234, max_number: int = 999,
     from num2words import num2words
 
     rng = random.Random(seed)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for _ in range(n):
         numbers = [rng.randint(0, max_number) for _ in range(rng.randint(1, max_numbers_per_line))]
         pairs.append((", ".join(num2words(x, lang="en") for x in numbers),
