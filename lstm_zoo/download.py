@@ -41,7 +41,8 @@ class _Truncated(Exception):
 
 
 class Progress:
-    """A one-line byte counter on stderr (``name  3.1/12.0 MB  26%``), redrawn in place."""
+    """A one-line byte counter on stderr (``name  [===...] 3.1 MB/12.0 MB 26%``), redrawn in
+    place (at most five times a second)."""
 
     def __init__(self, label: str, total: int, stream: IO[str] | None = None) -> None:
         self.label, self.total, self.stream = label, total, stream or sys.stderr
@@ -57,15 +58,17 @@ class Progress:
         width = 30
         filled = int(width * done / self.total) if self.total else 0
         bar = "=" * filled + "." * (width - filled)
-        self.stream.write(
-            f"\r{self.label}  [{bar}] {done / 1e6:.1f}/{self.total / 1e6:.1f} MB {pct}"
-        )
+        self.stream.write(f"\r{self.label}  [{bar}] {_human(done)}/{_human(self.total)} {pct}")
         self.stream.flush()
 
     def close(self) -> None:
         self.update(self.done, force=True)
         self.stream.write("\n")
         self.stream.flush()
+
+
+def _human(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def is_url(location: str) -> bool:

@@ -219,3 +219,23 @@ def test_bad_leftover_in_staging_is_fetched_again(hub_server, tmp_path):
     assert (path / "saved_model.pb").read_bytes() == (
         hub_server.root / "tiny" / "2" / "saved_model.pb").read_bytes()
     assert not staging.exists()
+
+
+def test_unreachable_hub_and_missing_index_are_clear_errors(tmp_path, hub_server, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    with pytest.raises(hub.HubError, match="failed after 3 attempts"):
+        hub.pull("tiny", hub=closed, cache_dir=tmp_path / "cache")
+    (hub_server.root / "index.json").unlink()
+    with pytest.raises(hub.HubError, match="not found on the hub"):
+        hub.pull("tiny", hub=hub_server.url, cache_dir=tmp_path / "cache")
+
+
+def test_installation_without_saved_models_says_what_to_do(monkeypatch):
+    monkeypatch.delenv("LSTM_ZOO_HUB", raising=False)
+    monkeypatch.setattr(hub, "repo_saved_models", lambda: None)
+    with pytest.raises(hub.HubError, match="wheel install .* LSTM_ZOO_HUB"):
+        hub.pull("weather")

@@ -25,7 +25,7 @@ def test_pull_over_http_shows_progress_then_offline_needs_no_server(hub_server, 
     captured = capsys.readouterr()
     path = captured.out.strip().splitlines()[-1]
     assert path.startswith(cache) and path.endswith("/tiny/2")
-    assert "saved_model.pb" in captured.err and "MB" in captured.err  # the progress bar
+    assert "saved_model.pb" in captured.err and "100%" in captured.err  # the progress bar
     hub_server.log.clear()
     assert cli.main(["pull", "tiny", "--hub", hub_server.url, "--cache-dir", cache,
                      "--offline"]) == 0
