@@ -232,6 +232,24 @@ def train_command_line(recipe_name: str, args: Any, options: Mapping[str, Any] |
     return shlex.join(parts)
 
 
+def source_revision() -> dict[str, Any] | None:
+    """The git commit of the checkout this package runs from, and its uncommitted files at
+    publish time (so a manifest names the code that trained the model); None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                 "--untracked-files=no"], check=True, capture_output=True,
+                                text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "uncommitted_changes": sorted(
+        line[3:] for line in status.splitlines() if line.strip())}
+
+
 def publish_run(
     recipe: Any,
     result: Any,
@@ -281,6 +299,7 @@ def publish_run(
         },
         "seed": record["seed"],
         "versions": record["versions"],
+        "source": source_revision(),
     }
     return publish(result.model, name, card, hub_dir=hub, version=version,
                    export_fn=export_fn or default_export(recipe, result.data))

@@ -123,6 +123,7 @@ def test_train_publish_pull_evaluate_loop(toy_recipe, tmp_path, capsys, monkeypa
     assert f"published {hub_dir / 'toy-hub' / '1'}" in out
     manifest = hub.read_manifest(hub_dir / "toy-hub" / "1")
     assert manifest["seed"] == 3 and manifest["training"]["options"] == {"rows": 60}
+    assert len(manifest["source"]["commit"]) == 40  # the code that trained it
     assert manifest["data"]["provenance_and_licence"] == ToyRecipe.data_provenance
     assert "--rows 60" in manifest["train_command"] and "--publish" in manifest["train_command"]
     # the recorded evaluation command, run against the pulled copy, gives the manifest metric
