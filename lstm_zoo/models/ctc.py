@@ -1,0 +1,247 @@
+"""CTC acoustic model: raw waveform -> log-mel -> (bi)LSTM stack -> per-frame label logits.
+
+The architecture is shared, not registered (recipes register it under their own names).  The
+model takes zero-padded raw audio ``[batch, samples]`` and returns logits ``[batch, frames,
+num_labels + 1]`` whose last class is the CTC blank (the convention of
+``tf.nn.ctc_greedy_decoder`` / ``tf.nn.ctc_beam_search_decoder``).  Frames past an example's
+valid length are pinned to "certainly blank" (:class:`BlankPadding`), so the loss and the
+decoders can run over the full padded length and still see exactly each example's frames.
+
+Decoding helpers turn logits into label sequences (greedy or beam search) and into strings
+in-graph, and :func:`edit_distance` / :func:`error_rates` score them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lstm_zoo.audio import LogMelSpectrogram
+from lstm_zoo.layers import LSTM
+
+_PINNED_LOGIT = 30.0  # blank logit on padded frames: softmax gives blank ~ 1 - 1e-13
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class FrameStacking(keras.layers.Layer):
+    """Concatenate ``factor`` consecutive frames: ``[B, T, F] -> [B, ceil(T/factor), F*factor]``.
+
+    Lowers the frame rate the LSTMs run at (100 -> 33 frames/s for ``factor=3``), halving their
+    cost; a stacked frame is valid when its first frame is (as masks are prefixes, when any is).
+    """
+
+    def __init__(self, factor: int = 2, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+        self.supports_masking = True
+
+    def _pad(self, x: Any) -> Any:
+        extra = (-tf.shape(x)[1]) % self.factor
+        paddings = [[0, 0], [0, extra]] + [[0, 0]] * (len(x.shape) - 2)
+        return tf.pad(x, paddings)
+
+    def call(self, x: Any, mask: Any = None) -> Any:
+        x = self._pad(x)
+        shape = tf.shape(x)
+        return tf.reshape(x, [shape[0], shape[1] // self.factor, x.shape[-1] * self.factor])
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        if mask is None:
+            return None
+        return mask[:, :: self.factor]  # masks are prefixes: a group is valid iff its first frame is
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        frames = input_shape[1]
+        frames = None if frames is None else -(-frames // self.factor)
+        return (input_shape[0], frames, input_shape[2] * self.factor)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class BlankPadding(keras.layers.Layer):
+    """Pin masked (padded) frames to the blank class, then drop the mask.
+
+    On a padded frame the blank logit is set to a large value and the others to zero, so CTC
+    over the full padded length equals CTC over the valid frames (blank probability ~1 there)
+    and no gradient flows through padding.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, logits: Any, mask: Any = None) -> Any:
+        if mask is None:
+            return logits
+        classes = logits.shape[-1]
+        pinned = tf.one_hot(classes - 1, classes, on_value=_PINNED_LOGIT, dtype=logits.dtype)
+        keep = tf.cast(mask, tf.bool)[..., tf.newaxis]
+        return tf.where(keep, logits, tf.broadcast_to(pinned, tf.shape(logits)))
+
+    def compute_mask(self, logits: Any, mask: Any = None) -> Any:
+        return None
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+class CTCLoss(keras.losses.Loss):
+    """CTC loss for labels padded with ``-1`` (``[B, L]`` int) and logits ``[B, T, C]``.
+
+    The blank is the last class.  Logit length is the full ``T`` (padding is pinned to blank
+    by :class:`BlankPadding`); label length is the count of non-negative labels.
+    """
+
+    def __init__(self, name: str = "ctc_loss", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        labels = tf.cast(y_true, tf.int32)
+        label_length = tf.reduce_sum(tf.cast(labels >= 0, tf.int32), axis=1)
+        logits = tf.cast(y_pred, tf.float32)
+        batch, frames = tf.shape(logits)[0], tf.shape(logits)[1]
+        return tf.nn.ctc_loss(
+            labels=tf.maximum(labels, 0),
+            logits=logits,
+            label_length=label_length,
+            logit_length=tf.fill([batch], frames),
+            logits_time_major=False,
+            blank_index=logits.shape[-1] - 1,
+        )
+
+
+def build_ctc_acoustic_model(
+    num_labels: int = 10,
+    units: int = 96,
+    num_layers: int = 2,
+    bidirectional: bool = True,
+    proj_units: int | None = None,
+    dropout: float = 0.1,
+    frame_stack: int = 3,
+    sample_rate: int = 8000,
+    num_mel_bins: int = 40,
+    frame_length_ms: float = 25.0,
+    frame_step_ms: float = 10.0,
+    implementation: str = "auto",
+    name: str = "ctc_acoustic_model",
+) -> keras.Model:
+    """Raw audio ``[B, samples]`` -> CTC logits ``[B, frames, num_labels + 1]`` (blank last).
+
+    ``units``/``num_layers``/``bidirectional``/``proj_units`` shape the LSTM stack (each layer
+    an :class:`lstm_zoo.layers.LSTM`, optionally with a projection to ``proj_units``);
+    ``frame_stack`` consecutive feature frames are concatenated before the LSTMs.
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    frame_length = int(round(sample_rate * frame_length_ms / 1000))
+    frame_step = int(round(sample_rate * frame_step_ms / 1000))
+    fft_length = 1 << (frame_length - 1).bit_length()
+    audio = keras.Input(shape=(None,), dtype="float32", name="audio")
+    x = LogMelSpectrogram(
+        sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
+        fft_length=fft_length, num_mel_bins=num_mel_bins, name="log_mel",
+    )(audio)
+    if frame_stack > 1:
+        x = FrameStacking(frame_stack, name="frame_stacking")(x)
+    for i in range(num_layers):
+        rnn = LSTM(
+            units, return_sequences=True, proj_units=proj_units or None,
+            implementation=implementation, name=f"lstm_{i}",
+        )
+        x = keras.layers.Bidirectional(rnn, name=f"bilstm_{i}")(x) if bidirectional else rnn(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i}")(x)
+    logits = keras.layers.Dense(num_labels + 1, name="logits")(x)
+    logits = BlankPadding(name="blank_padding")(logits)
+    return keras.Model(audio, logits, name=name)
+
+
+# ---- decoding ----------------------------------------------------------------------------------
+
+
+def decode(logits: Any, method: str = "greedy", beam_width: int = 8) -> tf.SparseTensor:
+    """CTC-decode logits ``[B, T, C]`` (blank last) into a ``SparseTensor`` of label ids.
+
+    ``method`` is ``"greedy"`` (best path, repeats merged, blanks dropped) or ``"beam"``
+    (prefix beam search, ``beam_width`` beams, best beam kept).
+    """
+    logits = tf.convert_to_tensor(logits, tf.float32)
+    time_major = tf.transpose(logits, [1, 0, 2])
+    lengths = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+    if method == "greedy":
+        decoded, _ = tf.nn.ctc_greedy_decoder(time_major, lengths, merge_repeated=True)
+    elif method == "beam":
+        decoded, _ = tf.nn.ctc_beam_search_decoder(
+            time_major, lengths, beam_width=beam_width, top_paths=1
+        )
+    else:
+        raise ValueError(f"unknown CTC decoding method {method!r}; expected 'greedy' or 'beam'")
+    return decoded[0]
+
+
+def decode_to_strings(
+    logits: Any, method: str = "greedy", beam_width: int = 8, alphabet: str = "0123456789"
+) -> tf.Tensor:
+    """CTC-decode logits into one ``tf.string`` per example (label ``i`` -> ``alphabet[i]``).
+
+    Core TF ops only (usable in a serving graph); an example with no label gives ``""``.
+    """
+    sparse = decode(logits, method, beam_width)
+    batch = tf.shape(logits, out_type=tf.int64)[0]
+    sparse = tf.SparseTensor(sparse.indices, sparse.values, [batch, sparse.dense_shape[1]])
+    ragged = tf.RaggedTensor.from_sparse(sparse)
+    symbols = tf.constant(list(alphabet))
+    return tf.strings.reduce_join(tf.gather(symbols, ragged), axis=1)
+
+
+def decode_to_lists(logits: Any, method: str = "greedy", beam_width: int = 8) -> list[list[int]]:
+    """CTC-decode logits into Python lists of label ids (one per example)."""
+    sparse = decode(logits, method, beam_width)
+    batch = int(tf.shape(logits)[0])
+    out: list[list[int]] = [[] for _ in range(batch)]
+    for (row, _), value in zip(sparse.indices.numpy(), sparse.values.numpy()):
+        out[int(row)].append(int(value))
+    return out
+
+
+def edit_distance(reference: Sequence[Any], hypothesis: Sequence[Any]) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        current = [i]
+        for j, hyp in enumerate(hypothesis, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
+        previous = current
+    return previous[-1]
+
+
+def error_rates(
+    references: Sequence[Sequence[Any]], hypotheses: Sequence[Sequence[Any]]
+) -> dict[str, float]:
+    """Token error rate (total edit distance / total reference tokens) and exact-match rate."""
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    errors = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+    tokens = sum(len(r) for r in references)
+    exact = sum(list(r) == list(h) for r, h in zip(references, hypotheses))
+    return {
+        "error_rate": errors / max(tokens, 1),
+        "exact_match": exact / max(len(references), 1),
+        "edit_distance": int(errors),
+        "reference_tokens": int(tokens),
+        "utterances": len(references),
+    }
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable softmax over the last axis (numpy, for plots)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
