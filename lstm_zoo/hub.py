@@ -225,8 +225,9 @@ def _pull_remote(source: RemoteHub, name: str, version: str | int, root: Path, o
                                   progress=progress)
             (staging / MANIFEST_PATH).parent.mkdir(parents=True, exist_ok=True)
             (staging / MANIFEST_PATH).write_bytes(data)
-            for leftover in staging.rglob("*.part"):  # from an older manifest
-                leftover.unlink()
+            listed = {staging / rel for rel in manifest["files"]} | {staging / MANIFEST_PATH}
+            for leftover in [p for p in staging.rglob("*") if p.is_file() and p not in listed]:
+                leftover.unlink()  # partial files, or files of an older manifest
             verify_version_dir(staging, manifest)
         except IntegrityError:
             shutil.rmtree(staging, ignore_errors=True)  # nothing unverified survives
