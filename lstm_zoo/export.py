@@ -22,31 +22,40 @@ cuDNN kernels and then needs a GPU server.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import os
 import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_directory, atomic_write_json, atomic_write_text
+from lstm_zoo.io import atomic_directory, atomic_write_json
 from lstm_zoo.recipe import Recipe, RecipeData
 from lstm_zoo.serving_contract import ServingContract
+from lstm_zoo.serving_device import DEVICES, gpu_available, traced_for
+from lstm_zoo.serving_layout import (  # re-exported: the export API in one place
+    MANIFEST_FILE,
+    MODELS_CONFIG_FILE,
+    ExportError,
+    list_versions,
+    next_version,
+    read_manifest,
+    servable_models,
+    target_dir,
+    write_models_config,
+)
 from lstm_zoo.warmup import EXTRA_DIR, SIGNATURE, write_warmup
 
-MANIFEST_FILE = "lstm_zoo.json"
-MODELS_CONFIG_FILE = "models.config"
-DEVICES = ("cpu", "gpu")
-
-
-class ExportError(LstmZooError, ValueError):
-    """An export that cannot be written: no contract, existing version, unwritable folder ..."""
+__all__ = [
+    "DEVICES", "EMBEDDED_DEFAULT", "MANIFEST_FILE", "MODELS_CONFIG_FILE", "ExportError",
+    "ExportResult", "export", "gpu_available", "list_versions", "next_version", "read_manifest",
+    "servable_models", "traced_for", "write_models_config",
+]
 
 
 @dataclasses.dataclass
@@ -63,46 +72,6 @@ class ExportResult:
     def model_base_path(self) -> Path:
         """What to pass to ``tensorflow_model_server --model_base_path``."""
         return self.path.parent
-
-
-# ---- versions ------------------------------------------------------------------------------
-def list_versions(model_dir: str | Path) -> list[int]:
-    """The numeric version subdirectories of ``BASE/NAME``, ascending (as TF Serving sees them)."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def next_version(model_dir: str | Path) -> int:
-    """One more than the highest existing version, or 1."""
-    versions = list_versions(model_dir)
-    return versions[-1] + 1 if versions else 1
-
-
-def _target_dir(base_dir: Path, name: str, version: int | None, force: bool) -> tuple[Path, int]:
-    model_dir = base_dir / name
-    try:
-        model_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(
-            f"cannot create export folder {model_dir}: {exc.strerror or exc}; "
-            "choose a writable --out directory"
-        ) from None
-    if not os.access(model_dir, os.W_OK):
-        raise ExportError(f"export folder {model_dir} is not writable; choose another --out")
-    if version is None:
-        version = next_version(model_dir)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ExportError(f"version must be a positive integer, got {version!r}")
-    target = model_dir / str(version)
-    if target.exists() and not force:
-        raise ExportError(
-            f"version {version} of {name!r} already exists at {target}; pass --force "
-            f"(force=True) to overwrite it, or leave out --version to write version "
-            f"{next_version(model_dir)}"
-        )
-    return target, version
 
 
 # ---- resolving what to export --------------------------------------------------------------
@@ -141,70 +110,6 @@ def _pretrained(name: str) -> Any:
             "a training run directory), or --model PATH on the command line"
         )
     return hub.load_pretrained(name)
-
-
-# ---- tracing on the right path -------------------------------------------------------------
-def _lstm_layers(model: Any) -> list[Any]:
-    flatten = getattr(model, "_flatten_layers", None)
-    layers = list(flatten(include_self=True, recursive=True)) if flatten else [model]
-    return [layer for layer in layers if hasattr(layer, "use_cudnn") or _is_ours(layer)]
-
-
-def _is_ours(layer: Any) -> bool:
-    return hasattr(layer, "implementation") and hasattr(layer, "dispatch_config")
-
-
-_UNSET = object()
-
-
-def gpu_available() -> bool:
-    """Whether TensorFlow sees a GPU in this process."""
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-@contextlib.contextmanager
-def traced_for(model: Any, device: str) -> Iterator[list[dict[str, Any]]]:
-    """Set every LSTM of ``model`` to a path for ``device`` while tracing; restore afterwards.
-
-    ``"cpu"``: lstm_zoo LSTMs on ``"fused"`` without XLA (``fused_jit=False``: TF Serving
-    runs no XLA:CPU JIT by default) where the configuration allows, else ``"generic"``;
-    ``keras.layers.LSTM``/``GRU`` with ``use_cudnn=False``.  ``"gpu"``: left on
-    ``"auto"``/``use_cudnn="auto"``, which picks cuDNN when a GPU is visible.  Yields a list
-    filled (after tracing) with each layer's name and the path it took.
-    """
-    saved = []
-    for layer in _lstm_layers(model):
-        if _is_ours(layer):
-            saved.append((layer, "implementation", layer.implementation))
-            if device == "cpu" and layer.implementation in ("auto", "cudnn"):
-                from lstm_zoo.layers.dispatch import fused_problems
-
-                fused_ok = not fused_problems(layer.dispatch_config())
-                layer.implementation = "fused" if fused_ok else "generic"
-            if device == "cpu":
-                # TF Serving runs no XLA:CPU JIT by default: the fused loop without XLA
-                saved.append((layer, "fused_jit", getattr(layer, "fused_jit", _UNSET)))
-                layer.fused_jit = False
-        else:
-            saved.append((layer, "use_cudnn", layer.use_cudnn))
-            if device == "cpu":
-                layer.use_cudnn = False
-    paths: list[dict[str, Any]] = []
-    try:
-        yield paths
-        for layer in dict.fromkeys(layer for layer, _attr, _old in saved):
-            path = getattr(layer, "last_implementation", None)
-            if path is None:
-                path = "generic" if not getattr(layer, "use_cudnn", True) else "auto"
-            paths.append({"layer": layer.name, "class": type(layer).__name__, "path": path})
-    finally:
-        for layer, attr, old in reversed(saved):
-            if old is _UNSET:
-                delattr(layer, attr)
-            else:
-                setattr(layer, attr, old)
 
 
 # ---- building the archive ------------------------------------------------------------------
@@ -361,7 +266,7 @@ def export(
     contract = ServingContract.from_mapping(raw_contract)
     inputs, sample_source = _sample_inputs(recipe, model, contract, data, sample_inputs, n_samples)
     base_dir = Path(base_dir)
-    target, version = _target_dir(base_dir, name, version, force)
+    target, version = target_dir(base_dir, name, version, force)
 
     with atomic_directory(target, overwrite=force) as tmp:
         lstm_paths = _write_savedmodel(recipe, model, contract, tmp, device)
@@ -417,48 +322,6 @@ def _make_readable(root: Path) -> None:
     os.umask(umask)
     for path in [root, *root.rglob("*")]:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def read_manifest(version_dir: str | Path) -> dict[str, Any]:
-    """The ``assets.extra/lstm_zoo.json`` manifest of one exported version."""
-    import json
-
-    return json.loads((Path(version_dir) / EXTRA_DIR / MANIFEST_FILE).read_text())
-
-
-def servable_models(base_dir: str | Path) -> dict[str, list[int]]:
-    """``{name: versions}`` for every ``BASE/NAME`` holding a numeric version with a SavedModel."""
-    base_dir = Path(base_dir)
-    found = {}
-    for model_dir in sorted(p for p in base_dir.iterdir() if p.is_dir()) if base_dir.is_dir() else []:
-        versions = [v for v in list_versions(model_dir)
-                    if (model_dir / str(v) / "saved_model.pb").is_file()]
-        if versions:
-            found[model_dir.name] = versions
-    return found
-
-
-def write_models_config(base_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write a TF Serving ``models.config`` serving every model under ``base_dir``.
-
-    Use with ``tensorflow_model_server --model_config_file=BASE/models.config``; each model's
-    ``base_path`` is absolute.  Built with the official ``ModelServerConfig`` proto.
-    """
-    from google.protobuf import text_format
-    from tensorflow_serving.config import model_server_config_pb2
-
-    base_dir = Path(base_dir).resolve()
-    models = servable_models(base_dir)
-    if not models:
-        raise ExportError(f"no exported models (NAME/VERSION/saved_model.pb) under {base_dir}")
-    config = model_server_config_pb2.ModelServerConfig()
-    for model_name in models:
-        entry = config.model_config_list.config.add()
-        entry.name = model_name
-        entry.base_path = str(base_dir / model_name)
-        entry.model_platform = "tensorflow"
-    target = Path(path) if path is not None else base_dir / MODELS_CONFIG_FILE
-    return atomic_write_text(target, text_format.MessageToString(config))
 
 
 class _CallableModule(types.ModuleType):

@@ -53,6 +53,7 @@ def test_export_command_gpu_without_gpu(tmp_path, registered_tiny, tiny_model, c
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow  # trains, exports and verifies: three TensorFlow processes
 def test_train_then_export(tmp_path, registered_tiny, capsys):
     """``lstm-zoo train RECIPE --export DIR``: the trained model lands in DIR/RECIPE/1, verified."""
     from lstm_zoo.export import read_manifest
