@@ -6,6 +6,8 @@ Architecture::
       -> Normalization (mean/variance fitted on the training split, constants in the model)
       -> LSTM x depth (lstm_zoo.layers.LSTM; every variant switch is passed through)
       -> Dropout -> Dense(horizon * targets) -> Reshape [batch, horizon, targets]
+      (+ the last observed value of each target, when ``target_index`` is given: the network
+       then learns the change from "now", so it starts from the persistence forecast)
       -> Normalization(invert=True) with the targets' training statistics  (raw units again)
       -> [batch, horizon] when ``squeeze_targets`` and there is a single target
     forecast
@@ -35,6 +37,7 @@ def build_forecaster(
     target_mean: Sequence[float] | None = None,
     target_variance: Sequence[float] | None = None,
     squeeze_targets: bool = False,
+    target_index: Sequence[int] | None = None,
     units: int = 64,
     depth: int = 1,
     dropout: float = 0.0,
@@ -58,7 +61,15 @@ def build_forecaster(
     already-scaled data.  ``proj_units`` of 0 or None means no projection.  The LSTM switches
     (``layer_norm``, ``use_peepholes``, ``proj_units``, zoneout, ``cifg`` ...) are passed to
     every LSTM layer so sweeps can search over them.
+
+    ``target_index`` (the position of each target among the input features) adds a skip
+    connection from the last observed target values to every forecast step, built from
+    built-in layers (a frozen one-hot ``Dense`` picks the columns) so it stays serializable.
+    It needs the targets' statistics to equal those of their input columns (fit both on the
+    same training rows, as :func:`lstm_zoo.timeseries.window_series` does).
     """
+    import numpy as np
+
     import keras
 
     from lstm_zoo.layers import LSTM
@@ -71,6 +82,18 @@ def build_forecaster(
     if squeeze_targets and n_targets != 1:
         raise ValueError(f"squeeze_targets needs a single target, got n_targets={n_targets}")
 
+    if target_index is not None:
+        target_index = [int(i) for i in target_index]
+        if len(target_index) != n_targets or not all(0 <= i < n_features for i in target_index):
+            raise ValueError(f"target_index {target_index} must give {n_targets} feature "
+                             f"position(s) in [0, {n_features})")
+        if input_mean is not None and target_mean is not None and not (
+            np.allclose(np.asarray(input_mean)[target_index], target_mean)
+            and np.allclose(np.asarray(input_variance)[target_index], target_variance)
+        ):
+            raise ValueError("target statistics differ from their input columns' statistics; "
+                             "the last-value skip connection needs them equal")
+
     inputs = keras.Input(shape=(int(lookback), int(n_features)), name=INPUT_NAME, dtype="float32")
     x = inputs
     if input_mean is not None:
@@ -78,6 +101,7 @@ def build_forecaster(
             axis=-1, mean=list(map(float, input_mean)),
             variance=list(map(float, input_variance)), name="input_scaling",
         )(x)
+    scaled_history = x
     for i in range(int(depth)):
         x = LSTM(
             int(units),
@@ -98,6 +122,17 @@ def build_forecaster(
         x = keras.layers.Dropout(float(head_dropout), name="head_dropout")(x)
     x = keras.layers.Dense(int(horizon) * int(n_targets), name="head")(x)
     x = keras.layers.Reshape((int(horizon), int(n_targets)), name="per_step")(x)
+    if target_index is not None:
+        last = keras.layers.Cropping1D((int(lookback) - 1, 0), name="last_step")(scaled_history)
+        last = keras.layers.Flatten(name="last_values")(last)
+        pick = keras.layers.Dense(int(n_targets), use_bias=False, trainable=False,
+                                  name="last_targets")
+        last = pick(last)
+        selection = np.zeros((int(n_features), int(n_targets)), dtype="float32")
+        selection[target_index, np.arange(int(n_targets))] = 1.0
+        pick.set_weights([selection])
+        last = keras.layers.RepeatVector(int(horizon), name="repeat_last")(last)
+        x = keras.layers.Add(name="change_from_last")([x, last])
     if target_mean is not None:
         x = keras.layers.Normalization(
             axis=-1, mean=list(map(float, target_mean)),

@@ -61,18 +61,28 @@ def test_builder_passes_lstm_switches():
     assert model.output_shape == (None, 4)
 
 
-def test_model_takes_raw_history_and_returns_raw_units(recipe, tmp_path):
-    """With the head zeroed the forecast is exactly the targets' training mean, in raw units."""
-    data = recipe.load(daily_csv(tmp_path), **CUSTOM)
-    model = recipe.build_model(data, **TINY_MODEL)
+def _zero_head(model):
     head = model.get_layer("head")
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    return model
+
+
+def test_model_takes_raw_history_and_returns_raw_units(recipe, tmp_path):
+    """With the head zeroed the forecast is the targets' training mean in raw units (plain), or
+    the last observed raw target value (residual: the change from "now" is zero)."""
+    data = recipe.load(daily_csv(tmp_path), **CUSTOM)
+    x = data.test[0][:2]
+    plain = _zero_head(recipe.build_model(data, residual=False, **TINY_MODEL))
     train_rows = data.info["splits"]["train"]["rows"]
     frame = pd.read_csv(daily_csv(tmp_path))
     expected = frame["y"].iloc[train_rows[0]:train_rows[1]].mean()
-    forecast = model.predict(data.test[0][:2], verbose=0)
+    forecast = plain.predict(x, verbose=0)
     assert forecast.shape == (2, 3)
     np.testing.assert_allclose(forecast, expected, rtol=1e-5)
+    residual = _zero_head(recipe.build_model(data, residual=True, **TINY_MODEL))
+    last_y = x[:, -1, data.info["features"].index("y")]
+    np.testing.assert_allclose(residual.predict(x, verbose=0), np.repeat(last_y[:, None], 3, 1),
+                               rtol=1e-5, atol=1e-5)
 
 
 # ---- embedded default ------------------------------------------------------------------------
@@ -96,6 +106,17 @@ def test_embedded_default_is_local_seattle(recipe, monkeypatch):
     np.testing.assert_allclose(data.model_args["target_mean"],
                                train_rows[["temp_max", "temp_min"]].mean().to_numpy())
     assert data.model_args["target_mean"] != frame[["temp_max", "temp_min"]].mean().tolist()
+
+
+def test_format_defaults_apply_and_hparams_override(recipe):
+    data = recipe.load(None)
+    assert data.info["model_defaults"] == {"residual": False, "dropout": 0.2}
+    model = recipe.build_model(data, **TINY_MODEL)
+    assert "last_targets" not in [layer.name for layer in model.layers]
+    assert model.get_layer("lstm_1").get_config()["dropout"] == pytest.approx(0.2)
+    overridden = recipe.build_model(data, residual=True, dropout=0.0, **TINY_MODEL)
+    assert "last_targets" in [layer.name for layer in overridden.layers]
+    assert overridden.get_layer("lstm_1").get_config()["dropout"] == 0.0
 
 
 # ---- bad input: each a DataError naming file, column and line ---------------------------------
@@ -168,46 +189,38 @@ def test_custom_csv_options(recipe, tmp_path):
                         "outputs": {"forecast": ("float32", (None, 3))}}
 
 
-def test_train_evaluate_and_reload(recipe, tmp_path):
-    from lstm_zoo.training import evaluate, load_model, train
+def test_cli_train_then_evaluate_and_reload(recipe, tmp_path, capsys):
+    """``lstm-zoo train weather`` with the custom-CSV options writes model, metrics and plots;
+    the model reloads in safe mode; ``evaluate`` reproduces the test metrics."""
+    from lstm_zoo import cli
+    from lstm_zoo.training import evaluate, load_model
 
-    result = train(recipe, daily_csv(tmp_path, n=160), out_dir=tmp_path / "run", epochs=2,
-                   hparams=TINY_MODEL, verbose=0, **CUSTOM)
+    path = daily_csv(tmp_path, n=150)
+    code = cli.main(["train", "weather", "--data", str(path), "--time-col", "t",
+                     "--features", "a,b", "--target", "y", "--lookback", "14", "--horizon", "3",
+                     "--epochs", "2", "--out", str(tmp_path / "run"), "--hparam", "units=8"])
+    assert code in (0, None)
+    assert "improvement_over_best_baseline_mae" in capsys.readouterr().out
     for name in ("model.keras", "metrics.json", "history.csv", "forecast_vs_actual.png",
                  "error_by_horizon.png", "training_curves.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0, name
-    test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    test = metrics["test"]
+    assert metrics["data_info"]["lookback"] == 14 and test["horizon_steps"] == 3
+    assert metrics["hparams"] == {"units": 8}
     assert set(test["baselines"]) == {"persistence", "seasonal_naive"}
     assert len(test["model"]["mae_per_horizon"]) == 3
     assert test["improvement_over_best_baseline_mae"] == pytest.approx(
         test["best_baseline_mae"] - test["mae"])
-    # the saved model loads in safe mode and gives the same forecasts
-    reloaded = load_model(tmp_path / "run")
-    x = recipe.sample_inputs(reloaded, result.data, n=3)["history"]
-    assert x.shape == (3, 14, 3)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0),
-                               result.model.predict(x, verbose=0), rtol=1e-5, atol=1e-5)
-    record = evaluate(recipe, tmp_path / "run", daily_csv(tmp_path, n=160), **CUSTOM)
+    # the saved model loads in safe mode, takes raw windows and gives the recorded metrics
+    model = load_model(tmp_path / "run")
+    data = recipe.load(path, **CUSTOM)
+    assert recipe.sample_inputs(model, data, n=3)["history"].shape == (3, 14, 3)
+    record = evaluate(recipe, tmp_path / "run", path, **CUSTOM)
     assert record["test"]["mae"] == pytest.approx(test["mae"], rel=1e-5)
     # a model trained on other windows is refused with a clear message
     with pytest.raises(DataError, match=r"expects history windows of shape \(14, 3\)"):
-        evaluate(recipe, reloaded, daily_csv(tmp_path, n=160),
-                 **{**CUSTOM, "lookback": 10})
-
-
-def test_cli_train_with_recipe_options(tmp_path, capsys):
-    from lstm_zoo import cli
-
-    path = daily_csv(tmp_path, n=150)
-    args = ["--data", str(path), "--time-col", "t", "--features", "a,b", "--target", "y",
-            "--lookback", "10", "--horizon", "2"]
-    code = cli.main(["train", "weather", *args, "--epochs", "1", "--out", str(tmp_path / "cli"),
-                     "--hparam", "units=8"])
-    assert code in (0, None)
-    printed = capsys.readouterr().out
-    assert "improvement_over_best_baseline_mae" in printed
-    metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
-    assert metrics["data_info"]["lookback"] == 10 and metrics["test"]["horizon_steps"] == 2
+        evaluate(recipe, model, path, **{**CUSTOM, "lookback": 10})
 
 
 def test_search_space_builds(recipe, tmp_path):
