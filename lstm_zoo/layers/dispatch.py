@@ -80,13 +80,17 @@ def _plain_lstm_problems(config: Mapping[str, Any]) -> list[str]:
 _BAD_MASKS = ("left_padded", "arbitrary", "empty_row")
 
 
-def cudnn_problems(config: Mapping[str, Any], gpu_available: bool) -> list[str]:
+def cudnn_problems(
+    config: Mapping[str, Any], gpu_available: bool, in_xla: bool = False
+) -> list[str]:
     """Every reason cuDNN cannot compute this layer configuration here (empty: it can)."""
     problems = _plain_lstm_problems(config)
     if not config.get("use_bias", True):
         problems.append("use_bias=False (cuDNN always adds a bias)")
     if not gpu_available:
         problems.append("no GPU visible to TensorFlow")
+    if in_xla:
+        problems.append("called inside an XLA-compiled function (cuDNN ops cannot be compiled)")
     return problems
 
 
@@ -99,6 +103,7 @@ def select_implementation(
     config: Mapping[str, Any],
     mask_info: str = "none",
     gpu_available: bool = False,
+    in_xla: bool = False,
 ) -> tuple[str, str]:
     """Choose ``"cudnn"``, ``"fused"`` or ``"generic"`` for one call; return ``(path, reason)``.
 
@@ -109,6 +114,7 @@ def select_implementation(
             ``"left_padded"``, ``"arbitrary"``, ``"empty_row"`` (a fully masked row) when the
             mask's values are known at trace time (eager), ``"unknown"`` otherwise.
         gpu_available: whether a GPU is visible at trace time.
+        in_xla: whether the call is being traced inside an XLA-compiled function.
 
     Raises:
         ValueError: ``implementation="cudnn"`` or ``"fused"`` was requested but the layer
@@ -135,7 +141,7 @@ def select_implementation(
         if problems:
             raise ValueError("implementation='fused' cannot be used: " + "; ".join(problems) + ".")
         return "fused", "implementation='fused' requested"
-    cudnn_no = cudnn_problems(config, gpu_available)
+    cudnn_no = cudnn_problems(config, gpu_available, in_xla)
     if requested == "cudnn":
         if cudnn_no:
             raise ValueError("implementation='cudnn' cannot be used: " + "; ".join(cudnn_no) + ".")

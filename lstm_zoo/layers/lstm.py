@@ -35,6 +35,17 @@ def _gpu_available() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
+def _in_xla_context() -> bool:
+    """Whether the current trace is inside an XLA-compiled function (cuDNN cannot be)."""
+    if tf.executing_eagerly():
+        return False
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TF internals moved
+        return False
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
 @keras.saving.register_keras_serializable(package="lstm_zoo")
 class LSTM(keras.layers.RNN):
     """Long Short-Term Memory layer (Hochreiter & Schmidhuber 1997) with variants.
@@ -134,8 +145,12 @@ class LSTM(keras.layers.RNN):
         self.implementation = implementation
         self.last_implementation: str | None = None
         self.last_implementation_reason: str | None = None
-        if self.implementation == "cudnn":
-            self.supports_jit = False  # cuDNN ops are not XLA-compilable
+        if self.implementation == "cudnn" or (
+            self.implementation == "auto"
+            and select_implementation(self.dispatch_config(), "none", _gpu_available())[0]
+            == "cudnn"
+        ):
+            self.supports_jit = False  # as keras.layers.LSTM: cuDNN ops are not XLA-compilable
 
     # -------------------------------------------------------------- dispatch
     def dispatch_config(self) -> dict:
@@ -155,7 +170,7 @@ class LSTM(keras.layers.RNN):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         path, reason = select_implementation(
-            self.dispatch_config(), describe_mask(mask), _gpu_available()
+            self.dispatch_config(), describe_mask(mask), _gpu_available(), _in_xla_context()
         )
         self.last_implementation, self.last_implementation_reason = path, reason
         log_decision(self.name, path, reason)

@@ -132,3 +132,24 @@ def test_describe_mask_in_graph_is_unknown():
 def test_bad_mask_info_rejected():
     with pytest.raises(ValueError, match="mask_info"):
         select_implementation(PLAIN, "sideways", False)
+
+
+def test_xla_context_rules_out_cudnn():
+    assert select_implementation(PLAIN, "none", True, in_xla=True)[0] == "fused"
+    with pytest.raises(ValueError, match="inside an XLA-compiled function"):
+        select_implementation({**PLAIN, "implementation": "cudnn"}, "none", True, in_xla=True)
+
+
+def test_layer_detects_xla_context(monkeypatch):
+    import tensorflow as tf
+
+    from lstm_zoo.layers import lstm
+
+    monkeypatch.setattr(lstm, "_gpu_available", lambda: True)
+    layer = LSTM(3)
+    assert layer.supports_jit is False  # like keras.layers.LSTM when cuDNN is possible
+    x = tf.zeros((1, 2, 2))
+    layer.build(x.shape)
+    tf.function(layer, jit_compile=True).get_concrete_function(x)
+    assert layer.last_implementation == "fused"
+    assert "XLA-compiled" in layer.last_implementation_reason
