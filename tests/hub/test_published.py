@@ -59,20 +59,21 @@ def test_cli_pull_on_this_checkout_prints_a_verified_path():
     assert Path(last).is_dir() and Path(last).parent == REPO_HUB / name
 
 
-def _data_argument(manifest: dict, shared_data: Path) -> str | None:
-    """The ``--data`` the model was trained with, relocated onto the shared data folder."""
+def _data_argument(manifest: dict, request) -> str | None:
+    """The ``--data`` the model was trained with, relocated onto the shared data folder (the
+    ``shared_data`` fixture skips when it is absent); None for the recipe's embedded data."""
     source = manifest["data"]["source"]
     if source in (None, "embedded default"):
         return None
     marker = "shared/data/"
     if marker not in source:
         pytest.skip(f"training data {source} is not in the shared data folder")
-    return str(shared_data / source.split(marker, 1)[1])
+    return str(request.getfixturevalue("shared_data") / source.split(marker, 1)[1])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "version"), PUBLISHED)
-def test_published_model_reproduces_its_manifest_metric(name, version, shared_data):
+def test_published_model_reproduces_its_manifest_metric(name, version, request):
     """Evaluate the pulled .keras file exactly as the manifest's evaluate_command does."""
     from lstm_zoo.training import evaluate
 
@@ -80,7 +81,7 @@ def test_published_model_reproduces_its_manifest_metric(name, version, shared_da
     manifest = hub.read_manifest(path)
     headline = manifest["metrics"]["headline"]
     record = evaluate(manifest["recipe"], path / KERAS_PATH,
-                      _data_argument(manifest, shared_data), seed=manifest["seed"], plots=False,
+                      _data_argument(manifest, request), seed=manifest["seed"], plots=False,
                       **manifest["training"]["options"])
     value = record["test"]
     for part in headline["name"].split("."):
