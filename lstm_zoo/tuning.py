@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -94,6 +93,22 @@ def objective_for(config: TrainConfig) -> tuple[str, str]:
     return name, direction
 
 
+def trial_callbacks(config: TrainConfig) -> list[Any]:
+    """What every trial trains with besides the recipe's own: early stopping (best weights
+    restored), NaN guard, and the recipe's plateau schedule — as in ``lstm-zoo train``."""
+    import keras
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if config.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=config.monitor, factor=0.5, patience=max(1, config.patience // 2)))
+    return callbacks
+
+
 def _hypermodel_class():
     import keras
     import keras_tuner as kt
@@ -130,16 +145,7 @@ def _hypermodel_class():
             config, _ = self._split(hp)
             total = epochs or config.epochs
             config = config.replace(epochs=max(1, total - initial_epoch))  # Hyperband resumes
-            callbacks = [
-                *callbacks,
-                keras.callbacks.EarlyStopping(
-                    monitor=config.monitor, patience=config.patience, restore_best_weights=True
-                ),
-                keras.callbacks.TerminateOnNaN(),
-            ]
-            if config.lr_schedule == "plateau":
-                callbacks.append(keras.callbacks.ReduceLROnPlateau(
-                    monitor=config.monitor, factor=0.5, patience=max(1, config.patience // 2)))
+            callbacks = [*callbacks, *trial_callbacks(config)]
             return self.recipe.fit(model, self.data, config, callbacks, verbose=self.fit_verbose)
 
     return RecipeHyperModel
@@ -378,24 +384,12 @@ def train_defaults(recipe: Recipe, data: RecipeData, config: TrainConfig, seed: 
     keras.utils.set_random_seed(seed)
     model = recipe.build_model(data)
     recipe.compile(model, config)
-    callbacks = [keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
-                                               restore_best_weights=True)]
-    if config.lr_schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=config.monitor, factor=0.5, patience=max(1, config.patience // 2)))
-    history = recipe.fit(model, data, config, callbacks, verbose=2)
+    history = recipe.fit(model, data, config, trial_callbacks(config), verbose=2)
     values = [v for v in history.history.get(objective, []) if v == v]
     best = (min if direction == "min" else max)(values) if values else None
     return {"hyperparameters": "recipe defaults", "score": best,
             "train_config": dataclasses.asdict(config), "test": recipe.evaluate(model, data)}
 
 
-def remove_sweep(directory: str | Path) -> None:
-    """Delete a local sweep's directory (start over).  Never use on a running distributed sweep."""
-    directory = Path(directory)
-    if directory.exists():
-        shutil.rmtree(directory)
-
-
 __all__ = ["SweepResult", "check_search_space", "draw_hyperparameters", "make_hypermodel",
-           "make_tuner", "objective_for", "remove_sweep", "tune"]
+           "make_tuner", "objective_for", "trial_callbacks", "tune"]
