@@ -154,7 +154,11 @@ class Recipe(abc.ABC):
         """Hyperparameters for one trial, drawn from a ``keras_tuner.HyperParameters``.
 
         Keys that are :class:`TrainConfig` fields (``learning_rate``, ``batch_size`` ...) set
-        the training configuration; all other keys go to :meth:`build_model`.
+        the training configuration; all other keys go to :meth:`build_model`.  Draw every
+        value from ``hp`` (values may be derived from drawn ones, e.g. ``units // 2``) so the
+        same sweep seed gives the same trials; declare at least one hyperparameter (an empty
+        space is an error).  :mod:`lstm_zoo.tuning` calls this once per trial, plus once
+        without a trial to learn the space (``hp`` then returns each hyperparameter's default).
         """
         return {
             "units": hp.Int("units", 16, 128, step=16),
