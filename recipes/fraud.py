@@ -275,7 +275,8 @@ class FraudRecipe(Recipe):
     default_model = "fraud-lstm"
     data_provenance = ("simulated by lstm_zoo.recipes.fraud_simulator (seeded, documented "
                        "patterns: card testing, account takeover, category shift, night spike)")
-    train_config = TrainConfig(epochs=25, batch_size=128, learning_rate=2e-3, patience=5)
+    train_config = TrainConfig(epochs=30, batch_size=256, learning_rate=2e-3, patience=5,
+                               monitor="val_pr_auc")  # select on the ranking quality
     headline_metric = "pr_auc"
     headline_higher_is_better = True
 

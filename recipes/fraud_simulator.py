@@ -187,3 +187,29 @@ def _make_unique(seconds: np.ndarray) -> np.ndarray:
     """Sorted integer seconds made strictly increasing (a collision moves one second on)."""
     steps = np.arange(len(seconds))
     return np.maximum.accumulate(seconds - steps) + steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lstm_zoo.recipes.fraud_simulator OUT.csv``: write simulated transactions
+    in the CSV format the fraud recipe reads (to inspect them, or as a template)."""
+    import argparse
+
+    from lstm_zoo.io import atomic_path
+
+    parser = argparse.ArgumentParser(prog="python -m lstm_zoo.recipes.fraud_simulator",
+                                     description=main.__doc__)
+    parser.add_argument("out", help="CSV file to write")
+    parser.add_argument("--accounts", type=int, default=4000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--fraud-account-rate", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    frame = simulate_transactions(args.accounts, args.days, args.fraud_account_rate, args.seed)
+    with atomic_path(args.out, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    print(f"wrote {len(frame)} transactions ({int(frame.is_fraud.sum())} fraudulent) to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

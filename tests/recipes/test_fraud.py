@@ -179,3 +179,14 @@ def test_cli_train_then_evaluate_reports_baseline_and_budget(tmp_path):
     again = evaluate("fraud", load_model(out), None, accounts=300, days=30,
                      fraud_account_rate=0.4, window=8)
     assert again["test"]["pr_auc"] == pytest.approx(test["pr_auc"], rel=1e-5)
+
+
+def test_simulator_command_writes_a_csv_the_recipe_validates(tmp_path):
+    from lstm_zoo.recipes import fraud_simulator
+
+    path = tmp_path / "tx.csv"
+    assert fraud_simulator.main([str(path), "--accounts", "20", "--days", "10", "--seed", "1"]) == 0
+    checked = fraud.validate_transactions(pd.read_csv(path, dtype={"account_id": str}),
+                                          source=str(path))
+    assert list(checked.columns[:6]) == list(fraud.COLUMNS)
+    assert len(checked) == len(simulate_transactions(20, 10, 0.15, seed=1))
