@@ -103,10 +103,8 @@ MASKS = {
     "empty_row": [[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]],
 }
 CONFIGS = [
-    {"return_sequences": True},
     {"return_sequences": True, "go_backwards": True},
     {"return_sequences": True, "zero_output_for_mask": True},
-    {"return_sequences": True, "zero_output_for_mask": True, "go_backwards": True},
     {"return_state": True},
 ]
 
