@@ -174,3 +174,15 @@ def test_cli_train_then_evaluate_writes_metrics_and_plots(tmp_path):
     again = evaluate("finance", model, data, date_col="day", price_col="close", lookback=LOOKBACK)
     assert again["test"]["volatility"]["lstm"]["qlike"] == pytest.approx(
         test["volatility"]["lstm"]["qlike"], rel=1e-5)
+
+
+def test_search_space_covers_the_layer_switches_and_builds():
+    import keras_tuner
+
+    space = finance.FinanceRecipe().search_space(keras_tuner.HyperParameters())
+    assert {"units", "depth", "dropout", "learning_rate", "batch_size", "layer_norm",
+            "proj_units", "use_peepholes"} <= set(space)  # fmt: skip
+    switches = {"units": 8, "depth": 2, "layer_norm": True, "proj_units": 4, "use_peepholes": True}
+    model = finance.build_finance_lstm(lookback=LOOKBACK, dropout=space["dropout"], **switches)
+    out = model(_prices(100)[None, :LOOKBACK].astype("float32"))
+    assert np.isfinite(np.asarray(out["volatility"])).all()

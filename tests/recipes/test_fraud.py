@@ -190,3 +190,16 @@ def test_simulator_command_writes_a_csv_the_recipe_validates(tmp_path):
                                           source=str(path))
     assert list(checked.columns[:6]) == list(fraud.COLUMNS)
     assert len(checked) == len(simulate_transactions(20, 10, 0.15, seed=1))
+
+
+def test_search_space_covers_the_layer_switches_and_builds():
+    import keras_tuner
+
+    space = fraud.FraudRecipe().search_space(keras_tuner.HyperParameters())
+    assert {"units", "depth", "dropout", "learning_rate", "batch_size", "layer_norm",
+            "proj_units", "use_peepholes"} <= set(space)  # fmt: skip
+    switches = {"units": 8, "depth": 2, "layer_norm": True, "proj_units": 4, "use_peepholes": True}
+    model = fraud.build_fraud_lstm(dropout=space["dropout"], **switches)
+    x = np.concatenate([np.zeros((2, 3, 5)), np.ones((2, 4, 5))], axis=1).astype("float32")
+    probability = np.asarray(model(x))
+    assert probability.shape == (2,) and ((probability > 0) & (probability < 1)).all()
