@@ -12,6 +12,8 @@ own random / Hyperband / Bayesian oracle with :class:`SweepOracleMixin` on top. 
   ``worker_timeout`` seconds is re-queued (up to ``max_requeues`` times, then marked FAILED),
   and the silent worker is forgotten.  keras-tuner alone leaves such a trial RUNNING and its
   chief waits forever for the dead worker;
+* writes ``oracle.json`` and every ``trial.json`` atomically (a killed chief never leaves a
+  half-written file behind);
 * ignores late reports about a trial that has already ended (a worker thought dead that comes
   back, or a trial re-queued by a restarted chief and finished twice), instead of corrupting it;
 * calls ``on_trial_end(oracle)`` after every ended trial (the results table is rewritten there,
@@ -20,6 +22,8 @@ own random / Hyperband / Bayesian oracle with :class:`SweepOracleMixin` on top. 
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +33,7 @@ from keras_tuner.src.engine.oracle import synchronized
 from keras_tuner.src.engine.trial import TrialStatus
 
 from lstm_zoo.errors import LstmZooError
+from lstm_zoo.io import atomic_write_text
 
 TUNERS = ("random", "hyperband", "bayesian")
 
@@ -152,6 +157,15 @@ class SweepOracleMixin:
         return False
 
     # ---- saved state --------------------------------------------------------------------------
+    def save(self) -> None:
+        """``oracle.json``, written atomically: a chief killed mid-write leaves the old file,
+        so its restart can always reload (keras-tuner writes in place)."""
+        atomic_write_text(self._get_oracle_fname(), json.dumps(self.get_state()))
+
+    def _save_trial(self, trial) -> None:
+        path = os.path.join(self._get_trial_dir(trial.trial_id), "trial.json")
+        atomic_write_text(path, json.dumps(trial.get_state()))
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         state["lstm_zoo"] = {
