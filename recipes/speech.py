@@ -267,16 +267,18 @@ class SpeechRecipe(Recipe):
         if not 0 <= share < 1:
             raise DataError(f"--synthetic-share must be in [0, 1), got {share}")
         n_synth = int(round(n_train * share)) if synth_names else 0
-        rng = np.random.default_rng(seed)
+        # one random stream per split: the validation and test utterances depend only on the
+        # seed, speakers and sizes, never on how much training data was drawn before them
+        rng_train, rng_val, rng_test = (np.random.default_rng([seed, i]) for i in range(3))
         subsets = {k: {s: bank[s] for s in v} for k, v in split.items()}
-        train = build_utterances(subsets["train"], n_train - n_synth, rng,
+        train = build_utterances(subsets["train"], n_train - n_synth, rng_train,
                                  max_digits=max_digits, speed_perturb=speed)
         if n_synth:  # a fixed share of the same budget, so runs with and without compare fairly
-            synth = build_utterances({s: bank[s] for s in synth_names}, n_synth, rng,
+            synth = build_utterances({s: bank[s] for s in synth_names}, n_synth, rng_train,
                                      max_digits=max_digits, speed_perturb=speed)
             train = (train[0] + synth[0], train[1] + synth[1])
-        val = build_utterances(subsets["val"], n_eval, rng, max_digits=max_digits)
-        test = build_utterances(subsets["test"], n_eval, rng, max_digits=max_digits)
+        val = build_utterances(subsets["val"], n_eval, rng_val, max_digits=max_digits)
+        test = build_utterances(subsets["test"], n_eval, rng_test, max_digits=max_digits)
         info = {
             "source": str(data) if data is not None else "eSpeak NG synthetic voices",
             "provenance": FSDD_PROVENANCE if data is not None else self.data_provenance,
