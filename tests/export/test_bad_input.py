@@ -135,3 +135,30 @@ def test_contract_accepts_tf_dtypes_and_makes_synthetic_inputs():
     assert made["text"].shape == (3,) and isinstance(made["text"][0], bytes)
     assert made["audio"].shape == (3, 5) and made["audio"].dtype == np.float32
     assert np.abs(made["audio"]).max() <= 1
+
+
+def test_embedded_samples_that_do_not_fit_fall_back_to_synthetic(tiny_recipe, tiny_model):
+    """A model trained on other data (Beijing hourly) than the embedded default (Seattle daily):
+    warmup/verification inputs come from the contract instead, and the manifest says why."""
+    from lstm_zoo.export import EMBEDDED_DEFAULT, _sample_inputs
+
+    contract = ServingContract.from_mapping(
+        {"inputs": {"history": ("float32", (None, 7, 3))}, "outputs": {"y": ("float32", (None,))}})
+    inputs, source = _sample_inputs(tiny_recipe, tiny_model, contract, EMBEDDED_DEFAULT, None, 4)
+    assert inputs["history"].shape == (4, 7, 3)
+    assert source.startswith("synthetic (embedded data unusable") and "must be 7" in source
+    with pytest.raises(ContractError, match="must be 7"):  # explicit data must fit
+        _sample_inputs(tiny_recipe, tiny_model, contract, tiny_recipe.load(), None, 4)
+
+
+@pytest.mark.slow
+def test_export_command_uses_the_pretrained_model(tmp_path, capsys):
+    """No --model: the pulled pretrained model (lstm_zoo.hub) is exported."""
+    from lstm_zoo import hub
+    from lstm_zoo.cli import main
+
+    if not any(row.get("name") == "weather" for row in hub.available()):
+        pytest.skip("no published weather model in this checkout")
+    assert main(["export", "weather", "--out", str(tmp_path), "--synthetic-samples"]) == 0
+    assert "wrote " + str(tmp_path / "weather" / "1") in capsys.readouterr().out
+    assert list_versions(tmp_path / "weather") == [1]
