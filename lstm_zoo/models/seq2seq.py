@@ -164,7 +164,10 @@ class Seq2SeqTranslator(keras.Model):
         ids = ids.to_tensor(PAD_ID)
         # pad time to a multiple of 8 (masked, so results are unchanged): few distinct shapes
         # for the encoder's XLA-compiled recurrence
-        return tf.pad(ids, [[0, 0], [0, -tf.shape(ids)[1] % 8]]), n_tokens
+        # (an empty batch still gets 8 steps: the recurrence cannot run over zero)
+        width = tf.shape(ids)[1]
+        pad = -width % 8 + 8 * tf.cast(tf.equal(width, 0), tf.int32)
+        return tf.pad(ids, [[0, 0], [0, pad]]), n_tokens
 
     def encode_target_text(self, sentences: Any) -> tuple[tf.Tensor, tf.Tensor]:
         """See :func:`encode_target`, padded to ``[batch, time]``."""
@@ -233,8 +236,9 @@ class Seq2SeqTranslator(keras.Model):
             return (t + 1, nxt, finished | tf.equal(nxt, EOS_ID), state,
                     out_ids.write(t, nxt), out_att.write(t, weights))
 
-        def cond(t, tokens, finished, *_):
-            return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+        def cond(t, tokens, finished, *_):  # at least one step, so an empty batch stacks
+            return tf.logical_and(t < max_length,
+                                  tf.logical_or(t == 0, tf.logical_not(tf.reduce_all(finished))))
 
         units = 2 * self.units
         _, _, _, _, out_ids, out_att = tf.while_loop(

@@ -129,6 +129,13 @@ def test_bad_input_is_handled(trained):
     assert ids.numpy()[0, :3].tolist() == [1, 1, trained.source_vocabulary.index("dog") + 2]
 
 
+def test_an_empty_batch_translates_to_an_empty_batch():
+    model = tiny_model()
+    for beam in (1, 2):
+        out = seq2seq.compiled_translate(model, beam)(tf.constant([], tf.string))
+        assert out.shape == (0,)
+
+
 def test_long_sources_are_truncated_or_rejected():
     from lstm_zoo.recipes.translation import translate
 
