@@ -22,6 +22,7 @@ cuDNN kernels and then needs a GPU server.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -266,53 +267,59 @@ def export(
     contract = ServingContract.from_mapping(raw_contract)
     inputs, sample_source = _sample_inputs(recipe, model, contract, data, sample_inputs, n_samples)
     base_dir = Path(base_dir)
-    target, version = target_dir(base_dir, name, version, force)
+    created = [p for p in (base_dir, base_dir / name) if not p.exists()]
+    try:
+        target, version = target_dir(base_dir, name, version, force)
+        with atomic_directory(target, overwrite=force) as tmp:
+            lstm_paths = _write_savedmodel(recipe, model, contract, tmp, device)
+            from lstm_zoo.serving_verify import cudnn_ops, graph_op_types
 
-    with atomic_directory(target, overwrite=force) as tmp:
-        lstm_paths = _write_savedmodel(recipe, model, contract, tmp, device)
-        from lstm_zoo.serving_verify import cudnn_ops, graph_op_types
+            ops, xla = graph_op_types(tmp)
+            if device == "cpu" and xla:
+                raise ExportError(
+                    "portable export holds XLA-compiled functions, which TF Serving does not run "
+                    "by default (--xla_cpu_compilation_enabled); not written"
+                )
+            if device == "cpu" and cudnn_ops(ops):
+                raise ExportError(f"portable export traced cuDNN ops {cudnn_ops(ops)}; not written")
+            if device == "gpu" and not cudnn_ops(ops):
+                raise ExportError("--device gpu traced no cuDNN op; use --device cpu instead")
+            if warmup:
+                write_warmup(tmp, name, inputs)
+            manifest = {
+                "format": "lstm_zoo-export/1",
+                "name": name,
+                "recipe": recipe.name,
+                "model": getattr(model, "name", type(model).__name__),
+                "version": version,
+                "device": device,
+                "portable": device == "cpu",
+                "requires": "any TF Serving (CPU or GPU build)" if device == "cpu"
+                else "a TF Serving GPU build on a machine with a CUDA GPU (cuDNN kernels)",
+                "signature": {"name": SIGNATURE, **contract.to_json()},
+                "lstm_layers": lstm_paths,
+                "cudnn_ops": cudnn_ops(ops),
+                "xla_must_compile": xla,
+                "warmup_requests": warmup,
+                "sample_inputs": sample_source,
+                "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "versions": versions(),
+            }
+            expected = _expected_outputs(recipe, model, inputs)
+            verification = None
+            if verify:
+                from lstm_zoo.serving_verify import verify_export
 
-        ops, xla = graph_op_types(tmp)
-        if device == "cpu" and xla:
-            raise ExportError(
-                "portable export holds XLA-compiled functions, which TF Serving does not run "
-                "by default (--xla_cpu_compilation_enabled); not written"
-            )
-        if device == "cpu" and cudnn_ops(ops):
-            raise ExportError(f"portable export traced cuDNN ops {cudnn_ops(ops)}; not written")
-        if device == "gpu" and not cudnn_ops(ops):
-            raise ExportError("--device gpu traced no cuDNN op; use --device cpu instead")
-        if warmup:
-            write_warmup(tmp, name, inputs)
-        manifest = {
-            "format": "lstm_zoo-export/1",
-            "name": name,
-            "recipe": recipe.name,
-            "model": getattr(model, "name", type(model).__name__),
-            "version": version,
-            "device": device,
-            "portable": device == "cpu",
-            "requires": "any TF Serving (CPU or GPU build)" if device == "cpu"
-            else "a TF Serving GPU build on a machine with a CUDA GPU (cuDNN kernels)",
-            "signature": {"name": SIGNATURE, **contract.to_json()},
-            "lstm_layers": lstm_paths,
-            "cudnn_ops": cudnn_ops(ops),
-            "xla_must_compile": xla,
-            "warmup_requests": warmup,
-            "sample_inputs": sample_source,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "versions": versions(),
-        }
-        expected = _expected_outputs(recipe, model, inputs)
-        verification = None
-        if verify:
-            from lstm_zoo.serving_verify import verify_export
-
-            verification = verify_export(tmp, inputs, expected, atol=atol,
-                                         hide_gpus=device == "cpu")
-            manifest["verification"] = verification
-        atomic_write_json(tmp / EXTRA_DIR / MANIFEST_FILE, manifest)
-        _make_readable(tmp)
+                verification = verify_export(tmp, inputs, expected, atol=atol,
+                                             hide_gpus=device == "cpu")
+                manifest["verification"] = verification
+            atomic_write_json(tmp / EXTRA_DIR / MANIFEST_FILE, manifest)
+            _make_readable(tmp)
+    except BaseException:
+        for folder in reversed(created):  # folders this export made, if it left them empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return ExportResult(target, name, version, manifest, verification)
 
 

@@ -29,8 +29,8 @@ def test_base_dir_not_writable(tmp_path, tiny_recipe, tiny_model, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if mode == os.W_OK
                         else real_access(p, mode, **kw))
     with pytest.raises(ExportError, match="is not writable"):
-        export(tiny_model, tmp_path, recipe=tiny_recipe)
-    assert _entries(tmp_path / "export-test-tiny") == []
+        export(tiny_model, tmp_path / "base", recipe=tiny_recipe)
+    assert _entries(tmp_path) == []  # the folders it had made are removed again
 
 
 def test_model_without_serving_contract(tmp_path, no_contract_recipe, tiny_model):
@@ -75,7 +75,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, tiny_recipe, tiny_model, mon
     with pytest.raises(OSError, match="simulated"):
         export(tiny_model, tmp_path / "base", recipe=tiny_recipe)
     assert (tmp_path / "seen").exists()
-    assert _entries(tmp_path / "base" / "export-test-tiny") == []  # no version, no temp dir
+    assert not (tmp_path / "base").exists()  # no version, no temp dir, no folder it made
 
 
 def test_stale_temp_dir_of_a_killed_export_is_ignored(tmp_path, tiny_recipe, tiny_model):
