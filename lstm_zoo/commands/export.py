@@ -92,9 +92,14 @@ def _export(args: argparse.Namespace) -> int:
                 "saved_model_cli show --all ok"
             )
         if args.format != "savedmodel":
-            from lstm_zoo.convert import convert
+            from lstm_zoo.convert import ConversionError, convert
 
-            converted = convert(result.path, args.format)
+            try:
+                converted = convert(result.path, args.format)
+            except ConversionError as exc:
+                raise ConversionError(
+                    f"the SavedModel {result.path} was written, but {exc}"
+                ) from None
             print(f"wrote {converted.path} ({args.format}; {converted.note})")
         print(
             f"serve: tensorflow_model_server --rest_api_port=8501 --model_name={result.name} "
