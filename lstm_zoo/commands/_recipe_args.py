@@ -50,6 +50,8 @@ def _dispatch(name: str, description: str, add_common: AddCommon, run: Run, argv
 
     probe = _full_parser(name, description, add_common, add_help=False)
     probe.add_argument("-h", "--help", action="store_true", dest="_help")
+    for action in probe._actions:  # "--help" must work before required options are given
+        action.required = False
     # first pass: find the recipe name (and whether help was asked for)
     known, _ = _parse_known_quietly(probe, argv)
     if known is None or known.recipe is None:
