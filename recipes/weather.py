@@ -331,6 +331,7 @@ class WeatherRecipe(Recipe):
                 ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
                 ax.tick_params(labelsize=7)
         axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
         written = [save_figure(fig, Path(out_dir) / "forecast_vs_actual.png")]
 
         fig, ax = plt.subplots(figsize=(7, 3.5))
