@@ -24,14 +24,14 @@ import tensorflow as tf
 
 
 def _forward(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=True):
-    """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool
-    (all True when there is none: one compiled program serves both cases);
-    ``zero_output_for_mask`` a scalar bool tensor.  ``store``: also return what the backward
+    """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool or None;
+    ``zero_output_for_mask`` a scalar bool tensor.  ``mask`` None (static) compiles a program
+    without any masking op.  ``store``: also return what the backward
     pass needs (gate activations, states); ``sequence``: also return all outputs.  Returns
     (Y or None, last, h, c, gates, Hs, Cs) (the last three None unless ``store``)."""
     steps = tf.shape(xw)[0]
     xw_ta = tf.TensorArray(xw.dtype, size=steps).unstack(xw)
-    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask)
+    mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
     dtype = xw.dtype
 
     def body(t, h, c, y, tas):
@@ -40,10 +40,13 @@ def _forward(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=Tru
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
         c_new = f * c + i * g
         h_new = o * tf.tanh(c_new)
-        m = mask_ta.read(t)
-        c_new = tf.where(m, c_new, c)
-        y_new = tf.where(m, h_new, tf.where(zero_output_for_mask, tf.zeros_like(y), y))
-        h_new = tf.where(m, h_new, h)
+        if mask_ta is None:  # static: no masking ops at all in the unmasked program
+            y_new = h_new
+        else:
+            m = mask_ta.read(t)
+            c_new = tf.where(m, c_new, c)
+            y_new = tf.where(m, h_new, tf.where(zero_output_for_mask, tf.zeros_like(y), y))
+            h_new = tf.where(m, h_new, h)
         written = []
         if sequence:
             written.append(y_new)
@@ -73,7 +76,7 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
     gates_ta = tf.TensorArray(gates.dtype, size=steps).unstack(gates)
     cp_ta = tf.TensorArray(gates.dtype, size=steps).unstack(c_prev_all)
     dY_ta = tf.TensorArray(gates.dtype, size=steps).unstack(dY)
-    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask)
+    mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
     R_t = tf.transpose(R)
 
     def body(k, dh, dc, dy_carry, dz_ta):
@@ -81,12 +84,16 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
         i, f, g, o = tf.split(gates_ta.read(t), 4, axis=1)
         c_prev = cp_ta.read(t)
         gy = dY_ta.read(t) + dy_carry  # total gradient reaching the output y_t
-        m = tf.cast(mask_ta.read(t), dh.dtype)
-        dh_new = m * (gy + dh)
-        dy_carry = tf.where(zero_output_for_mask, tf.zeros_like(gy), (1.0 - m) * gy)
-        dh_prev = (1.0 - m) * dh
-        dc_new = m * dc
-        dc_prev = (1.0 - m) * dc
+        if mask_ta is None:
+            dh_new, dc_new, dh_prev, dc_prev = gy + dh, dc, 0.0, 0.0
+            dy_carry = tf.zeros_like(gy)
+        else:
+            m = tf.cast(mask_ta.read(t), dh.dtype)
+            dh_new = m * (gy + dh)
+            dy_carry = tf.where(zero_output_for_mask, tf.zeros_like(gy), (1.0 - m) * gy)
+            dh_prev = (1.0 - m) * dh
+            dc_new = m * dc
+            dc_prev = (1.0 - m) * dc
         c_new = f * c_prev + i * g
         tanh_c = tf.tanh(c_new)
         d_o = dh_new * tanh_c
@@ -132,8 +139,6 @@ def fused_recurrence(
     """
     fwd = _forward_xla if jit else _forward
     bwd = _backward_xla if jit else _backward
-    if mask is None:
-        mask = tf.ones(tf.concat([tf.shape(xw)[:2], [1]], 0), tf.bool)
     zero_output_for_mask = tf.constant(bool(zero_output_for_mask))
     store = bool(training)
 
