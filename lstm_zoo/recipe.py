@@ -173,6 +173,9 @@ class Recipe(abc.ABC):
         with ``None`` for the batch and time dimensions; :mod:`lstm_zoo.export` builds the
         SavedModel signature from it and :meth:`serving_function`.  It takes the model because
         shapes can depend on the data it was trained on (Seattle daily vs Beijing hourly).
+        Dtypes are names (``"float32"``, ``"string"`` ...) or ``tf.DType``; keys are what a
+        client sends and receives, so name them for the client (``"history"``, not ``"x"``).
+        The export checks requests against the shapes in the graph (``tf.ensure_shape``).
         """
         return None
 
@@ -181,7 +184,10 @@ class Recipe(abc.ABC):
 
         The default calls ``model`` on the single input and names its output after the
         contract's single output key; recipes with several outputs or in-graph post-processing
-        override it.
+        override it.  It is traced into the SavedModel, so it may use core TensorFlow ops only
+        (no Python at serving time, no tensorflow-text).  Lookup tables or other resources it
+        creates outside ``model`` must exist before tracing and be listed in a ``trackables``
+        attribute of the returned function so the export saves them.
         """
         contract = self.serving_contract(model)
         if contract is None:
@@ -195,12 +201,22 @@ class Recipe(abc.ABC):
         return serve
 
     def sample_inputs(self, model: Any, data: RecipeData, n: int = 4) -> dict[str, Any]:
-        """A few raw inputs matching the serving contract (for verification and warmup)."""
+        """A few raw inputs matching the serving contract (for verification and warmup).
+
+        The default takes the first ``n`` test inputs (arrays, a dict holding the key, or the
+        ``x`` of a ``tf.data.Dataset`` of ``(x, y)``); recipes whose model inputs are not the
+        raw client inputs override it.
+        """
         contract = self.serving_contract(model)
         if contract is None:
             raise NotImplementedError(f"recipe {self.name!r} has no serving contract")
         (in_key,) = contract["inputs"]
         x, _ = _as_xy(data.test)
+        if hasattr(x, "unbatch"):  # a batched tf.data.Dataset of (x, y)
+            x = next(iter(x.unbatch().batch(n)))[0]
+            x = x.numpy() if hasattr(x, "numpy") else {k: v.numpy() for k, v in x.items()}
+        if isinstance(x, Mapping):
+            x = x[in_key]
         return {in_key: x[:n]}
 
 
