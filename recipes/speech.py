@@ -58,6 +58,7 @@ def build_speech_lstm_ctc(
     proj_units: int | None = None,
     dropout: float = 0.1,
     frame_stack: int = 3,
+    spec_augment: bool = True,
     num_mel_bins: int = 40,
     sample_rate: int = SAMPLE_RATE,
     implementation: str = "auto",
@@ -68,7 +69,8 @@ def build_speech_lstm_ctc(
     return build_ctc_acoustic_model(
         num_labels=len(ALPHABET), units=units, num_layers=num_layers,
         bidirectional=bidirectional, proj_units=proj_units, dropout=dropout,
-        frame_stack=frame_stack, num_mel_bins=num_mel_bins, sample_rate=sample_rate,
+        frame_stack=frame_stack, spec_augment=spec_augment, num_mel_bins=num_mel_bins,
+        sample_rate=sample_rate,
         implementation=implementation, name="speech_lstm_ctc",
     )
 

@@ -64,6 +64,55 @@ class FrameStacking(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment-style masking of features ``[B, T, F]``, in training only.
+
+    Each example gets ``freq_masks`` bands of up to ``freq_width`` features and ``time_masks``
+    spans of up to ``time_width`` frames set to zero (the per-utterance mean after
+    normalisation).  It makes the LSTMs rely on no single band or instant, a cheap regulariser
+    that helps most when few speakers are seen in training.  At inference it is the identity.
+    """
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2,
+                 time_width: int = 8, seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
+        self.time_masks, self.time_width = int(time_masks), int(time_width)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def _spans(self, count: int, width: int, size: Any, batch: Any) -> Any:
+        """A float ``[B, size]`` keep-mask with ``count`` random zeroed spans per row."""
+        positions = tf.range(size)[tf.newaxis, :]
+        keep = tf.ones([batch, size], tf.bool)
+        for _ in range(count):
+            w = tf.cast(keras.random.uniform([batch, 1], 0, width + 1, seed=self.seed_generator),
+                        tf.int32)
+            top = tf.cast(tf.maximum(size - w, 1), tf.float32)
+            start = tf.cast(keras.random.uniform([batch, 1], seed=self.seed_generator) * top,
+                            tf.int32)
+            keep &= ~((positions >= start) & (positions < start + w))
+        return tf.cast(keep, self.compute_dtype)
+
+    def call(self, x: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if not training:
+            return x
+        batch, frames, feats = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        keep_f = self._spans(self.freq_masks, self.freq_width, feats, batch)[:, tf.newaxis, :]
+        keep_t = self._spans(self.time_masks, self.time_width, frames, batch)[:, :, tf.newaxis]
+        return x * keep_f * keep_t
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "freq_masks": self.freq_masks,
+                "freq_width": self.freq_width, "time_masks": self.time_masks,
+                "time_width": self.time_width, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
 class BlankPadding(keras.layers.Layer):
     """Pin masked (padded) frames to the blank class, then drop the mask.
 
@@ -125,6 +174,7 @@ def build_ctc_acoustic_model(
     proj_units: int | None = None,
     dropout: float = 0.1,
     frame_stack: int = 3,
+    spec_augment: bool = False,
     sample_rate: int = 8000,
     num_mel_bins: int = 40,
     frame_length_ms: float = 25.0,
@@ -136,7 +186,8 @@ def build_ctc_acoustic_model(
 
     ``units``/``num_layers``/``bidirectional``/``proj_units`` shape the LSTM stack (each layer
     an :class:`lstm_zoo.layers.LSTM`, optionally with a projection to ``proj_units``);
-    ``frame_stack`` consecutive feature frames are concatenated before the LSTMs.
+    ``frame_stack`` consecutive feature frames are concatenated before the LSTMs;
+    ``spec_augment`` masks random bands and spans of the features while training.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -148,6 +199,8 @@ def build_ctc_acoustic_model(
         sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
         fft_length=fft_length, num_mel_bins=num_mel_bins, name="log_mel",
     )(audio)
+    if spec_augment:
+        x = SpecAugment(name="spec_augment")(x)
     if frame_stack > 1:
         x = FrameStacking(frame_stack, name="frame_stacking")(x)
     for i in range(num_layers):

@@ -129,3 +129,17 @@ def test_training_step_reduces_the_loss():
     for _ in range(5):
         last = model.train_on_batch(x, y)
     assert np.isfinite(first) and last < first
+
+
+def test_spec_augment_masks_only_in_training():
+    from lstm_zoo.models.ctc import SpecAugment
+
+    x = np.ones((3, 40, 20), np.float32)
+    layer = SpecAugment(freq_masks=2, freq_width=5, time_masks=2, time_width=6, seed=1)
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
+    out = layer(x, training=True).numpy()
+    assert set(np.unique(out)) <= {0.0, 1.0} and 0 < (out == 0).mean() < 0.6
+    zero_bands = (out == 0).all(axis=1).sum(axis=1)  # per example, fully zeroed features
+    assert np.all(zero_bands <= 10)
+    clone = SpecAugment.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
