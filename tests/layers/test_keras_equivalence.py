@@ -101,3 +101,49 @@ def test_masking_layer_in_model(rng):
             model.set_weights(weights)
         outs.append(np.asarray(model(x)))
     np.testing.assert_allclose(outs[0], outs[1], atol=TOL, rtol=0)
+
+
+def test_config_has_every_keras_argument():
+    theirs = set(keras.layers.LSTM(3).get_config())
+    ours = LSTM(3).get_config()
+    assert theirs <= set(ours), theirs - set(ours)
+    extra = set(ours) - theirs
+    assert extra == {"use_peepholes", "layer_norm", "proj_units", "zoneout_cell",
+                     "zoneout_hidden", "cell_clip", "cifg", "implementation"}  # fmt: skip
+
+
+def test_regularizers_and_constraints_like_keras(rng):
+    kw = {
+        "kernel_regularizer": "l2",
+        "recurrent_regularizer": keras.regularizers.L1(0.01),
+        "bias_regularizer": "l1",
+        "activity_regularizer": "l2",
+        "kernel_constraint": keras.constraints.MaxNorm(0.5),
+    }
+    x = rng.randn(2, 3, 4).astype("float32")
+    theirs, ours = keras.layers.LSTM(5, **kw), LSTM(5, **kw)
+    theirs(x)
+    ours(x)
+    ours.set_weights(theirs.get_weights())
+    theirs(x), ours(x)
+    assert len(ours.losses) == len(theirs.losses) == 4
+    np.testing.assert_allclose(
+        sorted(float(v) for v in ours.losses), sorted(float(v) for v in theirs.losses), rtol=1e-5
+    )
+    assert isinstance(ours.cell.kernel.constraint, keras.constraints.MaxNorm)
+
+
+def test_cell_in_keras_rnn_matches_keras_cell(rng, tmp_path):
+    from lstm_zoo.layers import LSTMCell
+
+    x = rng.randn(2, 4, 3).astype("float32")
+    theirs = keras.layers.RNN(keras.layers.LSTMCell(5), return_sequences=True)
+    ours = keras.layers.RNN(LSTMCell(5), return_sequences=True)
+    theirs(x), ours(x)
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(theirs(x)), atol=TOL)
+    model = keras.Sequential([keras.Input((4, 3)), keras.layers.RNN(LSTMCell(5, cifg=True))])
+    model.save(tmp_path / "cell.keras")
+    loaded = keras.models.load_model(tmp_path / "cell.keras")
+    assert isinstance(loaded.layers[0].cell, LSTMCell) and loaded.layers[0].cell.cifg
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
