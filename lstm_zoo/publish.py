@@ -11,12 +11,14 @@ TF Serving ignores ``index.json`` and the hidden staging folders, so ``HUB/NAME`
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +111,32 @@ def publish(
     """
     check_name(name)
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
-    headline = card.get("metrics", {}).get("headline") if isinstance(card.get("metrics"), Mapping) else None
+    metrics = card.get("metrics")
+    headline = metrics.get("headline") if isinstance(metrics, Mapping) else None
     if missing or not isinstance(headline, Mapping) or "value" not in headline:
         raise HubError(f"cannot publish {name!r}: the card lacks {missing or ['metrics.headline']}"
                        " (every published model records its metrics, commands, data and seed)")
     hub_dir = default_hub_dir(hub_dir).resolve()  # exporters may verify from another cwd
     hub_dir.mkdir(parents=True, exist_ok=True)
+    with _hub_locked(hub_dir):  # one publisher at a time: versions and the index stay consistent
+        return _publish_locked(model, name, card, hub_dir, version, export_fn, max_model_bytes,
+                               max_hub_bytes)
+
+
+@contextlib.contextmanager
+def _hub_locked(hub_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the hub folder itself (no lock file left in ``saved_models/``)."""
+    fd = os.open(hub_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _publish_locked(model: Any, name: str, card: Mapping[str, Any], hub_dir: Path,
+                    version: str | int | None, export_fn: ExportFn | None,
+                    max_model_bytes: int, max_hub_bytes: int) -> Path:
     version = check_version(version if version is not None else next_version(hub_dir, name))
     target = hub_dir / name / version
     if target.exists():

@@ -144,3 +144,27 @@ def test_train_publish_pull_evaluate_loop(toy_recipe, tmp_path, capsys, monkeypa
     assert cli.main(["list", "toy-hub*", "--pretrained"]) == 0
     listing = capsys.readouterr().out
     assert "toy-hub:1 mae=" in listing and "(lower is better)" in listing
+
+
+def test_publishers_take_turns_on_the_hub_folder(hub_copy, tiny):
+    """While one publisher holds the hub, another waits (so versions and the index agree)."""
+    import threading
+
+    from lstm_zoo.publish import _hub_locked
+
+    model = tiny.build()
+    card = tiny.card(model)
+    done = threading.Event()
+
+    def publish_in_background():
+        publish(model, "tiny", card, hub_dir=hub_copy)
+        done.set()
+
+    with _hub_locked(hub_copy):
+        worker = threading.Thread(target=publish_in_background)
+        worker.start()
+        assert not done.wait(1.0)  # blocked by the lock
+        assert not (hub_copy / "tiny" / "3").exists()
+    worker.join(timeout=120)
+    assert done.is_set() and (hub_copy / "tiny" / "3").is_dir()
+    assert json.loads((hub_copy / INDEX_FILE).read_text())["models"]["tiny"]["latest"] == "3"

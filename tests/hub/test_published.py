@@ -45,6 +45,19 @@ def test_published_model_pulls_verified_and_fits_the_limits(name, version, monke
         assert manifest[key] not in (None, "", {}), key
 
 
+@pytest.mark.parametrize(("name", "version"), PUBLISHED)
+def test_published_savedmodel_serves_the_recorded_signature(name, version):
+    """TF Serving's view: the version directory loads as a SavedModel whose serving_default
+    signature has the inputs and outputs its export manifest records."""
+    import tensorflow as tf
+
+    path = REPO_HUB / name / version
+    recorded = json.loads((path / "assets.extra" / "lstm_zoo.json").read_text())["signature"]
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert set(signature.structured_input_signature[1]) == set(recorded["inputs"])
+    assert set(signature.structured_outputs) == set(recorded["outputs"])
+
+
 def test_saved_models_fits_the_total_limit():
     assert _size(REPO_HUB) <= MAX_HUB_BYTES
 
