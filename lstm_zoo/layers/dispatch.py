@@ -6,14 +6,16 @@ Three paths compute the same function (see :mod:`lstm_zoo.layers.cell` for the e
   plain LSTM: tanh/sigmoid, bias, no recurrent dropout, no variant, not unrolled, masks
   strictly right-padded with no empty row.  Input dropout is fine (applied before the op).
 * ``"fused"``  - the CPU path (:mod:`lstm_zoo.layers.fused`): input projection hoisted out of
-  the loop, XLA-compiled recurrence, hand-written backward pass.  Plain LSTM only (any
-  activation pair it knows the derivative of: tanh/sigmoid), any mask, bias optional.
+  the loop, XLA-compiled recurrence, hand-written backward pass.  Plain LSTM only
+  (tanh/sigmoid, no recurrent dropout, no variant, not unrolled); any mask, bias optional.
 * ``"generic"`` - the cell stepped by ``keras.layers.RNN``; everything works here.
 
 ``select_implementation`` is pure (no TensorFlow), so the decisions can be tested without a
 GPU.  Unlike Keras 3.15, which fails a runtime ``tf.Assert`` when a mask is not right-padded,
 ``"cudnn"`` with a mask whose padding is unknown at trace time means "cuDNN if the runtime
-check passes, else the fallback path" (a ``tf.cond``; see ``cudnn.cudnn_or_fallback``).
+check passes, else the generic path" (a ``tf.cond``; see ``cudnn.cudnn_inner_loop``), and
+a mask known (eagerly) to be unsuitable sends that call to another path instead of failing.
+Inside an XLA-compiled function cuDNN is never chosen (its ops cannot be compiled).
 """
 
 from __future__ import annotations
