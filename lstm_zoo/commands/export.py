@@ -83,6 +83,9 @@ def _export(args: argparse.Namespace) -> int:
             verify=args.verify,
         )
         print(f"wrote {result.path} (version {result.version}, device {args.device})")
+        if args.device == "gpu":
+            print("note: this export holds cuDNN kernels and needs a TF Serving GPU build on a "
+                  "machine with a CUDA GPU; export with --device cpu for any server")
         print(json.dumps(result.manifest["signature"], indent=2))
         if result.verification:
             v = result.verification

@@ -158,3 +158,19 @@ def test_models_config_lists_every_model(tmp_path, tiny_recipe, tiny_model):
 def test_models_config_on_empty_base_is_an_error(tmp_path):
     with pytest.raises(ExportError, match="no exported models"):
         write_models_config(tmp_path)
+
+
+def test_keras_lstm_is_traced_without_cudnn(tmp_path, tiny_recipe):
+    """Models built on keras.layers.LSTM export portably too (use_cudnn=False while tracing,
+    restored afterwards)."""
+    import keras
+
+    inputs = keras.Input((None, 3))
+    layer = keras.layers.LSTM(4)
+    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    result = export(model, tmp_path, recipe=tiny_recipe, warmup=False)
+    assert result.manifest["lstm_layers"] == [{"layer": layer.name, "class": "LSTM",
+                                               "path": "generic"}]
+    assert layer.use_cudnn == "auto"
+    ops, _ = graph_op_types(result.path)
+    assert cudnn_ops(ops) == [] and {"While", "StatelessWhile"} & ops
