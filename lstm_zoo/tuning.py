@@ -19,6 +19,7 @@ trials are kept, the interrupted one is rerun.  Distributed roles live in
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -341,8 +342,10 @@ def finish_sweep(recipe: Recipe, directory: Path, objective: str, direction: str
     best = record["best"]
     best_path = None
     if best is not None:
-        hp_flags = " ".join(f"--hparam {k}={v}" for k, v in best["hyperparameters"].items()
-                            if not k.startswith("tuner/"))
+        best["recipe_hparams"] = recipe_hparams(recipe, project_dir, best["trial_id"])
+        atomic_write_json(directory / "results.json", record)
+        hp_flags = " ".join(f"--hparam {k}={json.dumps(v)}"
+                            for k, v in best["recipe_hparams"].items())
         print(f"[sweep] best trial {best['trial_id']}: {objective}={best['score']} "
               f"{best['hyperparameters']}")
         print(f"[sweep] retrain it: lstm-zoo train {recipe.name} {hp_flags}")
@@ -351,6 +354,15 @@ def finish_sweep(recipe: Recipe, directory: Path, objective: str, direction: str
     print(f"[sweep] wrote {directory / 'results.csv'}, {directory / 'results.json'}, "
           f"{directory / 'trials.png'}")
     return SweepResult(directory, record, best, best_path)
+
+
+def recipe_hparams(recipe: Recipe, project_dir: Path, trial_id: str) -> dict[str, Any]:
+    """The values ``search_space`` returns for a finished trial (what ``build_model`` and
+    ``TrainConfig`` received; may differ from the raw hyperparameters, e.g. derived keys)."""
+    from keras_tuner.src.engine.trial import Trial
+
+    trial = Trial.load(str(project_dir / f"trial_{trial_id}" / "trial.json"))
+    return draw_hyperparameters(recipe, trial.hyperparameters)
 
 
 def save_best_model(recipe: Recipe, tuner: Any, data: RecipeData, out_dir: Path,

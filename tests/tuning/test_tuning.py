@@ -47,6 +47,8 @@ def test_sweep_interrupted_after_one_trial_resumes_without_redoing_it(
         assert set(row["hyperparameters"]) == {"units", "learning_rate", "batch_size"}
         assert row["metrics"]["val_loss"] == pytest.approx(row["score"])
     assert record["best"]["score"] == min(r["score"] for r in rows)
+    assert record["best"]["recipe_hparams"] == record["best"]["hyperparameters"]
+    assert "retrain it: lstm-zoo train tiny-sweep --hparam units=" in out
 
     with (directory / "results.csv").open() as handle:
         table = list(csv.DictReader(handle))
@@ -112,3 +114,20 @@ def test_bad_sweep_arguments(tiny_module, tmp_path):
 def test_search_space_of_the_default_protocol_is_usable(tiny_module):
     values = check_search_space(tiny_module.TinyRecipe())
     assert values == {"units": 2, "learning_rate": 1e-3, "batch_size": 8}  # hp defaults
+
+
+def test_retrain_values_are_what_search_space_returns(tiny_module, tmp_path):
+    """Derived keys (weather's proj_units from a 'projection' switch) are retrained as such."""
+    from lstm_zoo.tuning import recipe_hparams
+
+    class Derived(tiny_module.TinyRecipe):
+        def search_space(self, hp):
+            units = hp.Int("units", 2, 8, step=2)
+            return {"units": units, "proj_units": units // 2 if hp.Boolean("projection") else None}
+
+    recipe = Derived()
+    drawn = _draw("random", 2, recipe, tmp_path, trials=2)
+    for trial_id, raw in zip(("0", "1"), drawn):
+        values = recipe_hparams(recipe, tmp_path / "random-2", trial_id)
+        assert set(values) == {"units", "proj_units"} and values["units"] == raw["units"]
+        assert values["proj_units"] == (raw["units"] // 2 if raw["projection"] else None)
