@@ -68,6 +68,19 @@ def test_no_feature_or_baseline_uses_future_prices():
     assert not np.allclose(after["test"]["x"][later], before["test"]["x"][later])
 
 
+def test_baselines_use_the_latest_price_they_may_see():
+    prices = _prices(320)
+    before = finance.series_windows(prices, lookback=LOOKBACK)
+    o = int(before["test"]["origin"][5])
+    moved = prices.copy()
+    moved[o - 1] *= 1.05  # the last input price of the window with first target row o
+    after = finance.series_windows(moved, lookback=LOOKBACK)
+    i = 5  # same window: its forecasts must react, so they are not a day stale
+    for key in ("garch_1_1", "rolling_20d_std"):
+        assert after["test"][key][i] != pytest.approx(before["test"][key][i], rel=1e-9), key
+    np.testing.assert_array_equal(after["test"]["garch_1_1"][:i], before["test"]["garch_1_1"][:i])
+
+
 def test_model_computes_returns_in_graph_and_reloads_in_safe_mode(tmp_path):
     prices = _prices(100)[None, :LOOKBACK].astype("float32")
     features = finance.PriceReturnFeatures()(prices)
@@ -158,7 +171,7 @@ def test_cli_train_then_evaluate_writes_metrics_and_plots(tmp_path):
     out = tmp_path / "run"
     common = ["--data", str(data), "--date-col", "day", "--price-col", "close",
               "--lookback", str(LOOKBACK)]  # fmt: skip
-    code = cli.main(["train", "finance", *common, "--epochs", "2", "--out", str(out),
+    code = cli.main(["train", "finance", *common, "--epochs", "1", "--out", str(out),
                      "--hparam", "units=4", "--batch-size", "32"])  # fmt: skip
     assert code == 0
     record = json.loads((out / "metrics.json").read_text())

@@ -166,7 +166,7 @@ def test_cli_train_then_evaluate_reports_baseline_and_budget(tmp_path):
 
     out = tmp_path / "run"
     options = ["--accounts", "300", "--days", "30", "--fraud-account-rate", "0.4", "--window", "8"]
-    code = cli.main(["train", "fraud", *options, "--epochs", "2", "--out", str(out),
+    code = cli.main(["train", "fraud", *options, "--epochs", "1", "--out", str(out),
                      "--hparam", "units=8", "--batch-size", "64"])  # fmt: skip
     assert code == 0
     test = json.loads((out / "metrics.json").read_text())["test"]
