@@ -211,6 +211,8 @@ class TranslationRecipe(Recipe):
             settings = dict(source_scheme="words", target_scheme="chars",
                             lowercase_source=True, lowercase_target=False)
             sizes = dict(embedding_dim=64, units=128)  # a small task: a small default model
+            # a line is 1-2 compound words, too short for word 4-grams: BLEU over characters
+            bleu_tokenize = "char"
             min_frequency = min_frequency or 1
             provenance = "num2words English->German number words (generated, 1-2 numbers 0-999)"
         else:
@@ -223,6 +225,7 @@ class TranslationRecipe(Recipe):
             settings = dict(source_scheme="words", target_scheme="words",
                             lowercase_source=True, lowercase_target=False)
             sizes = {}
+            bleu_tokenize = "13a"  # sacrebleu's standard (WMT) tokenisation
             min_frequency = min_frequency or 2
             provenance = f"Multi30k task 1 en->de from {folder} (test split test_2016_flickr)"
         n_raw_train = len(splits["train"])
@@ -285,6 +288,7 @@ class TranslationRecipe(Recipe):
             "n_val": len(splits["val"]), "n_test": len(splits["test"]),
             "source_vocab_size": len(source_vocab) + 2, "target_vocab_size": len(target_vocab) + 2,
             "min_frequency": min_frequency, "tokenisation": settings,
+            "bleu_tokenize": bleu_tokenize,
             "max_source_length": max_source_length,
             "max_target_length": model_args["max_target_length"],
         }
@@ -296,6 +300,7 @@ class TranslationRecipe(Recipe):
             extras={"val_pairs": splits["val"], "test_pairs": splits["test"],
                     "beam_size": beam_size, "length_penalty": length_penalty,
                     "val_bleu_sentences": val_bleu_sentences, "train_pairs": splits["train"],
+                    "bleu_tokenize": bleu_tokenize,
                     "make_dataset": lambda name, batch_size: dataset(
                         splits[name], shuffle=name == "train", batch_size=batch_size)},
         )
@@ -321,7 +326,8 @@ class TranslationRecipe(Recipe):
         """``model.fit`` on the bucketed batches; val BLEU (greedy) is logged first each epoch
         so ``history.csv`` records it."""
         n = int(data.extras.get("val_bleu_sentences") or 0)
-        extra = [_ValBleu(data.extras["val_pairs"][:n])] if n > 0 else []
+        tokenize = data.extras.get("bleu_tokenize", "13a")
+        extra = [_ValBleu(data.extras["val_pairs"][:n], tokenize)] if n > 0 else []
         # the training stream repeats, so an "epoch" is steps_per_epoch batches (default: one
         # pass); a smaller value checkpoints (BackupAndRestore) and logs val BLEU more often
         train, val = data.train, data.val
@@ -335,8 +341,9 @@ class TranslationRecipe(Recipe):
 
     # ------------------------------------------------------------------------------ evaluation
     def evaluate(self, model: Any, data: RecipeData) -> dict[str, Any]:
-        """Corpus BLEU (sacrebleu, detokenised) for greedy and beam search, chrF, exact
-        match, next to copying the source (the naive baseline)."""
+        """Corpus BLEU (sacrebleu on detokenised output; 13a tokens, or characters for the
+        number words) for greedy and beam search, chrF, exact match, next to copying the
+        source (the naive baseline)."""
         import time
 
         import sacrebleu
@@ -352,9 +359,10 @@ class TranslationRecipe(Recipe):
         beam_seconds = time.perf_counter() - started
 
         def bleu(hyps: list[str], **kw: Any) -> float:
-            return round(sacrebleu.corpus_bleu(hyps, [refs], **kw).score, 2)
+            return round(sacrebleu.corpus_bleu(hyps, [refs], tokenize=tokenize, **kw).score, 2)
 
-        signature = sacrebleu.BLEU()
+        tokenize = data.extras.get("bleu_tokenize", "13a")
+        signature = sacrebleu.BLEU(tokenize=tokenize)
         signature.corpus_score(beamed, [refs])
 
         return {
@@ -420,8 +428,9 @@ def _make_val_bleu_class() -> Any:
     class ValBleu(keras.callbacks.Callback):
         """Greedy corpus BLEU on a few validation sentences, logged as ``val_bleu``."""
 
-        def __init__(self, pairs: list[tuple[str, str]]):
+        def __init__(self, pairs: list[tuple[str, str]], tokenize: str = "13a"):
             super().__init__()
+            self.tokenize = tokenize
             self.sources = [s for s, _ in pairs]
             self.refs = [t for _, t in pairs]
 
@@ -430,13 +439,14 @@ def _make_val_bleu_class() -> Any:
 
             hyps = translate(self.model, self.sources, beam_size=1)
             if logs is not None:
-                logs["val_bleu"] = sacrebleu.corpus_bleu(hyps, [self.refs]).score
+                logs["val_bleu"] = sacrebleu.corpus_bleu(hyps, [self.refs],
+                                                         tokenize=self.tokenize).score
 
     return ValBleu
 
 
-def _ValBleu(pairs: list[tuple[str, str]]) -> Any:  # noqa: N802 - reads like the class it builds
-    return _make_val_bleu_class()(pairs)
+def _ValBleu(pairs: list[tuple[str, str]], tokenize: str) -> Any:  # noqa: N802 - reads as a class
+    return _make_val_bleu_class()(pairs, tokenize)
 
 
 def plot_attention(model: Any, sentence: str, target: Path) -> Path:
@@ -453,6 +463,7 @@ def plot_attention(model: Any, sentence: str, target: Path) -> Path:
     from lstm_zoo.models.seq2seq import EOS_ID
 
     stop = int(np.argmax(ids == EOS_ID)) + 1 if (ids == EOS_ID).any() else len(ids)
+    stop = min(stop, 60)  # an unfinished (untrained) output would make an unreadable plot
     out_tokens = [model.target_words(tf.constant(int(i), tf.int64)).numpy().decode("utf-8")
                   for i in ids[:stop]]
     src_tokens = text.tokens_as_lists(text.tokenize(

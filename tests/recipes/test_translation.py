@@ -14,7 +14,8 @@ from lstm_zoo.errors import DataError
 from lstm_zoo.recipes import translation
 from lstm_zoo.recipes.translation import TranslationRecipe, number_pairs, read_parallel
 
-TINY = {"units": 8, "embedding_dim": 8, "steps_per_epoch": 2, "dropout": 0.0, "max_target_length": 24}
+TINY = {"units": 8, "embedding_dim": 8, "steps_per_epoch": 2, "dropout": 0.0,
+        "max_target_length": 24}
 TINY_OPTIONS = {"limit": 48, "eval_limit": 6, "val_bleu_sentences": 4}
 
 
@@ -103,6 +104,7 @@ def test_train_interrupt_resume_evaluate_and_translate(tmp_path, monkeypatch):
     for key in ("bleu_greedy", "bleu_beam", "baseline_copy_source_bleu", "chrf_beam"):
         assert 0.0 <= test[key] <= 100.0
     assert test["n_sentences"] == 6 and len(test["examples"]) == 5
+    assert "tok:char" in test["sacrebleu_signature"]  # number words: BLEU over characters
     for png in ("attention.png", "training_curves.png", "val_bleu.png"):
         assert (out / png).stat().st_size > 1000
 
