@@ -343,8 +343,8 @@ class FraudRecipe(Recipe):
                 "cut_time": str(rows["cut_time"]), "feature_order": list(FEATURES),
                 **{f"{s}_sequences": len(splits[s][1]) for s in splits},
                 **{f"{s}_frauds": int(splits[s][1].sum()) for s in splits}}  # fmt: skip
-        extras = {"baseline_features": {s: features[r] for s, r in
-                                        (("train", kept), ("test", rows["test"]))},
+        extras = {"baseline_features": {s: features[r] for s, r in (("train", kept),
+                                        ("val", rows["val"]), ("test", rows["test"]))},
                   "train_weights": weights, "stats": stats, "num_categories": num_categories,
                   "test_patterns": None if patterns is None else patterns[rows["test"]]}
         return RecipeData(splits["train"], splits["val"], splits["test"],
@@ -365,8 +365,8 @@ class FraudRecipe(Recipe):
                          steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
                          verbose=verbose, shuffle=True)
 
-    def baseline_scores(self, data: RecipeData) -> np.ndarray:
-        """Test scores of the logistic regression on single-transaction features."""
+    def baseline_scores(self, data: RecipeData, split: str = "test") -> np.ndarray:
+        """Scores of the logistic regression on single-transaction features (fit on train)."""
         from sklearn.linear_model import LogisticRegression
 
         e = data.extras
@@ -374,7 +374,7 @@ class FraudRecipe(Recipe):
         model = LogisticRegression(max_iter=2000)
         model.fit(encode(e["baseline_features"]["train"]), data.train[1],
                   sample_weight=e["train_weights"])
-        return model.predict_proba(encode(e["baseline_features"]["test"]))[:, 1]
+        return model.predict_proba(encode(e["baseline_features"][split]))[:, 1]
 
     def evaluate(self, model: Any, data: RecipeData) -> dict[str, Any]:
         """PR-AUC, ROC-AUC and precision at the alert budget, LSTM vs logistic regression."""
@@ -397,6 +397,12 @@ class FraudRecipe(Recipe):
             result["recall_at_budget_by_pattern"] = {
                 p: {n: float(flagged[n][patterns == p].mean()) for n in flagged}
                 for p in sorted(set(patterns[y == 1]))}  # fmt: skip
+        x_val, y_val = data.val  # what settings may be chosen on (never on the test figures)
+        result["validation"] = {
+            "lstm": ranking_metrics(y_val, np.asarray(model.predict(x_val, batch_size=1024,
+                                                                    verbose=0)).reshape(-1)),
+            "logistic_regression_single_transaction": ranking_metrics(
+                y_val, self.baseline_scores(data, "val"))}  # fmt: skip
         return result
 
     def plot(self, model: Any, data: RecipeData, out_dir: Path) -> list[Path]:

@@ -174,6 +174,7 @@ def test_cli_train_then_evaluate_reports_baseline_and_budget(tmp_path):
         assert 0.0 <= test[name]["pr_auc"] <= 1.0 and 0.0 <= test[name]["roc_auc"] <= 1.0
         assert "precision_at_top_1%" in test[name]
     assert test["test_frauds"] > 0 and isinstance(test["lstm_beats_baseline_pr_auc"], bool)
+    assert "pr_auc" in test["validation"]["logistic_regression_single_transaction"]
     assert set(test["recall_at_budget_by_pattern"]) <= set(FRAUD_PATTERNS)
     assert (out / "pr_curve.png").stat().st_size > 1000
     again = evaluate("fraud", load_model(out), None, accounts=300, days=30,
