@@ -163,8 +163,8 @@ class Seq2SeqTranslator(keras.Model):
                                       self.lowercase_source, self.max_source_length)
         ids = ids.to_tensor(PAD_ID)
         # pad time to a multiple of 8 (masked, so results are unchanged): few distinct shapes
-        # for the encoder's XLA-compiled recurrence
-        # (an empty batch still gets 8 steps: the recurrence cannot run over zero)
+        # to trace (and to XLA-compile with xla_recurrence); an empty batch still gets 8
+        # steps, as the recurrence cannot run over zero
         width = tf.shape(ids)[1]
         pad = -width % 8 + 8 * tf.cast(tf.equal(width, 0), tf.int32)
         return tf.pad(ids, [[0, 0], [0, pad]]), n_tokens
