@@ -146,8 +146,8 @@ class WeatherRecipe(Recipe):
     description = "multi-step weather forecasting (Seattle daily embedded, Beijing hourly, any CSV)"
     default_model = "weather-lstm"
     data_provenance = (
-        "Seattle daily weather 2012-2015 from the vega_datasets package (NOAA data, BSD-3 "
-        "package licence); Beijing hourly weather 2010-2013: UCI Beijing PM2.5 Data "
+        "Seattle daily weather 2012-2015 from the vega_datasets package (MIT licence; "
+        "public-domain NOAA data); Beijing hourly weather 2010-2013: UCI Beijing PM2.5 Data "
         "(Liang et al., 2015), CC BY 4.0"
     )
     train_config = TrainConfig(

@@ -242,6 +242,7 @@ def test_search_space_builds(recipe, tmp_path):
 # ---- real data -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_beijing_slice(recipe, shared_data, tmp_path):
     """The Beijing format is detected by its columns; contract [b, 72, 6] -> [b, 24] in °C."""
     source = shared_data / BEIJING_CSV
