@@ -168,7 +168,10 @@ def validate_transactions(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     if frame["account_id"].isna().any():
         row = int(np.flatnonzero(frame["account_id"].isna().to_numpy())[0])
         raise DataError(f"{source}: column 'account_id' is empty at line {row + 2}")
-    stamps = pd.to_datetime(frame["timestamp"], errors="coerce")
+    try:
+        stamps = pd.to_datetime(frame["timestamp"], errors="coerce")
+    except (ValueError, TypeError) as exc:  # e.g. mixed time zones
+        raise DataError(f"{source}: column 'timestamp' cannot be parsed as times: {exc}") from None
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if len(bad):
         raise DataError(f"{source}: column 'timestamp' has an empty or unparseable value "

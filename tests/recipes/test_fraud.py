@@ -123,6 +123,7 @@ def test_csv_gives_the_same_sequences_as_the_simulator(tmp_path, simulated):
         ("bad_label", ["tx.csv", "'is_fraud'", "line 4", "0 or 1"]),
         ("bad_category", ["tx.csv", "'category'", "line 5", "integer"]),
         ("bad_timestamp", ["tx.csv", "'timestamp'", "'yesterday'", "line 7"]),
+        ("mixed_time_zones", ["tx.csv", "'timestamp'", "cannot be parsed"]),
         ("duplicated", ["tx.csv", "'timestamp'", "duplicated", "account '0'", "line 3"]),
         ("unordered", ["tx.csv", "'timestamp'", "earlier", "account '0'", "line 3"]),
         ("no_frauds", ["tx.csv", "no fraud-labelled"]),
@@ -145,6 +146,9 @@ def test_bad_input_is_a_clear_data_error(tmp_path, simulated, case, expected):
         frame.loc[3, "category"] = 1.5
     elif case == "bad_timestamp":
         frame.loc[5, "timestamp"] = "yesterday"
+    elif case == "mixed_time_zones":
+        frame.loc[0, "timestamp"] = "2024-01-01T10:00:00+02:00"
+        frame.loc[1, "timestamp"] = "2024-01-01T11:00:00+05:00"
     elif case == "duplicated":
         frame.loc[1, "timestamp"] = frame.loc[0, "timestamp"]
     elif case == "unordered":
