@@ -125,12 +125,14 @@ def pull(
 ) -> Path:
     """A verified local copy of pretrained ``name`` (its TF Serving version directory).
 
+    ``name`` may carry its version as listings show it (``"weather:1"``).
+
     The directory holds the SavedModel, ``assets.extra/model.keras`` (for Keras/fine-tuning)
     and ``assets.extra/manifest.json``.  Raises :class:`IntegrityError` if any file differs
     from its manifest (a bad download is deleted, never cached) and :class:`HubError` for an
     unknown name/version or an unusable hub.
     """
-    check_name(name)
+    name, version = split_tag(name, version)
     source = _resolve_hub(hub)
     if isinstance(source, Path):
         index = _read_local_index(source)
@@ -143,6 +145,16 @@ def pull(
         verify_version_dir(version_dir, manifest)
         return version_dir
     return _pull_remote(source, name, version, cache_root(cache_dir), offline, progress)
+
+
+def split_tag(name: str, version: str | int = "latest") -> tuple[str, str | int]:
+    """``"weather:1"`` -> ``("weather", "1")`` (the tags listings show); plain names pass."""
+    if isinstance(name, str) and ":" in name:
+        name, _, tagged = name.partition(":")
+        if str(version) not in ("latest", tagged):
+            raise HubError(f"conflicting versions: {name}:{tagged} and version={version!r}")
+        version = tagged
+    return check_name(name), version
 
 
 def _hub_cache(source: RemoteHub, root: Path) -> Path:

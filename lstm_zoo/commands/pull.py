@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "assets.extra/model.keras and assets.extra/manifest.json) as the last line. "
         "--list shows what the hub publishes.",
     )
-    p.add_argument("name", nargs="?", help="pretrained name, e.g. weather")
+    p.add_argument("name", nargs="?", help="pretrained name, e.g. weather (or weather:1)")
     p.add_argument("--version", default="latest", help="version number (default: latest)")
     p.add_argument("--hub", help="hub folder or base URL (http://, https://, file://)")
     p.add_argument("--cache-dir", help="cache folder (default: $XDG_CACHE_HOME/lstm_zoo)")

@@ -239,3 +239,10 @@ def test_installation_without_saved_models_says_what_to_do(monkeypatch):
     monkeypatch.setattr(hub, "repo_saved_models", lambda: None)
     with pytest.raises(hub.HubError, match="wheel install .* LSTM_ZOO_HUB"):
         hub.pull("weather")
+
+
+def test_name_version_tags(published_hub):
+    assert hub.pull("tiny:1", hub=published_hub) == published_hub / "tiny" / "1"
+    assert hub.pull("tiny:1", version=1, hub=published_hub) == published_hub / "tiny" / "1"
+    with pytest.raises(HubError, match="conflicting versions"):
+        hub.pull("tiny:1", version=2, hub=published_hub)
