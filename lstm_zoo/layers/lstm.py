@@ -54,6 +54,10 @@ class LSTM(keras.layers.RNN):
     for drop-in use: True means ``implementation="cudnn"``, False ``"generic"``), plus
     ``use_peepholes``, ``layer_norm``, ``proj_units``, ``zoneout_cell``, ``zoneout_hidden``,
     ``cell_clip``, ``cifg`` (see :class:`LSTMCell`) and ``implementation``.
+
+    Attribute ``fused_jit`` (not serialised; default True when unset): set it to False before
+    tracing to run the fused path's loops without XLA (e.g. for a SavedModel served by a TF
+    Serving build without XLA:CPU JIT).  Same results, possibly slower.
     """
 
     def __init__(
