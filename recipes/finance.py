@@ -356,10 +356,11 @@ class FinanceRecipe(Recipe):
         train_returns = np.diff(np.log(train["x"].astype("float64")), axis=1).ravel()
         features = np.stack([train_returns, np.abs(train_returns)], axis=1)
         targets = np.stack([train["log_return"], np.log(np.maximum(train["volatility"], 1e-8))], 1)
+        inputs, outputs = ts.fit_scaler(features, 1e-12), ts.fit_scaler(targets, 1e-12)
         model_args = {
             "lookback": lookback,
-            "feature_mean": features.mean(0).tolist(), "feature_variance": features.var(0).tolist(),
-            "target_mean": targets.mean(0).tolist(), "target_variance": targets.var(0).tolist(),
+            "feature_mean": inputs.mean.tolist(), "feature_variance": inputs.variance.tolist(),
+            "target_mean": outputs.mean.tolist(), "target_variance": outputs.variance.tolist(),
         }  # fmt: skip
         info["up_share_train"] = float(np.mean(train["log_return"] > 0))
 
