@@ -22,10 +22,15 @@ class Result:
     name: str
     mode: str  # "inference" | "training"
     times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)  # process CPU seconds (all threads)
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_times)
 
 
 def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
@@ -127,24 +132,33 @@ def run(
     for _ in range(repeats):  # interleaved: every contender once per round
         for name, fns in contenders.items():
             for mode, fn in fns.items():
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 fn()
                 results[(name, mode)].times.append(time.perf_counter() - t0)
+                results[(name, mode)].cpu_times.append(time.process_time() - c0)
 
     flops_fwd = 2 * 4 * units * (input_dim + units) * batch * steps
     print_fn(
         f"LSTM B={batch} T={steps} I={input_dim} H={units} {dtype_policy}, "
         f"median of {repeats} interleaved runs (after {warmup} warm-up)"
     )
-    print_fn(f"{'contender':<30} {'mode':<10} {'ms':>9} {'seq/s':>9} {'GFLOP/s':>8} {'vs keras':>8}")
+    print_fn(
+        f"{'contender':<30} {'mode':<10} {'ms':>8} {'seq/s':>7} {'GFLOP/s':>8} {'vs keras':>8}"
+        f" {'cpu ms':>8} {'cpu vs keras':>12}"
+    )
     for mode in ("inference", "training"):
-        base = results[("keras.layers.LSTM", mode)].median
+        base = results[("keras.layers.LSTM", mode)]
         for name in contenders:
             r = results[(name, mode)]
             flops = flops_fwd * (3 if mode == "training" else 1)
             print_fn(
-                f"{name:<30} {mode:<10} {1e3 * r.median:9.1f} {batch / r.median:9.0f} "
-                f"{flops / r.median / 1e9:8.1f} {base / r.median:7.2f}x"
+                f"{name:<30} {mode:<10} {1e3 * r.median:8.1f} {batch / r.median:7.0f} "
+                f"{flops / r.median / 1e9:8.1f} {base.median / r.median:7.2f}x "
+                f"{1e3 * r.cpu_median:8.1f} {base.cpu_median / r.cpu_median:11.2f}x"
             )
+    print_fn(
+        "(ms/seq/s/GFLOP/s: wall clock; cpu ms: process CPU time, all threads - less sensitive "
+        "to other processes' load, but blind to idle cores)"
+    )
     print_fn(f"ceiling: 2048² float32 matmul {matmul_gflops():.1f} GFLOP/s")
     return list(results.values())

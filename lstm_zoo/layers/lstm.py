@@ -55,9 +55,9 @@ class LSTM(keras.layers.RNN):
     ``use_peepholes``, ``layer_norm``, ``proj_units``, ``zoneout_cell``, ``zoneout_hidden``,
     ``cell_clip``, ``cifg`` (see :class:`LSTMCell`) and ``implementation``.
 
-    Attribute ``fused_jit`` (not serialised; default True when unset): set it to False before
-    tracing to run the fused path's loops without XLA (e.g. for a SavedModel served by a TF
-    Serving build without XLA:CPU JIT).  Same results, possibly slower.
+    Attribute ``fused_jit`` (not serialised; unset/None: XLA for training calls only): True or
+    False forces the fused path's loops on/off XLA for every call, e.g. False before tracing a
+    SavedModel for a TF Serving build without XLA:CPU JIT.  Same results either way.
     """
 
     def __init__(

@@ -61,6 +61,7 @@ def test_paths_agree_forward_and_backward(config, mask_name, rng):
         "fused": LSTM(5, implementation="fused", **config),
         "fused_nojit": LSTM(5, implementation="fused", **config),
     }
+    layers["fused"].fused_jit = True  # XLA forward + backward (default: training calls only)
     layers["fused_nojit"].fused_jit = False
     weights = None
     for name, layer in layers.items():
@@ -105,9 +106,21 @@ def test_fused_recurrence_gradients_match_autodiff(rng):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-10)
 
 
+def test_fused_xla_only_for_training_by_default():
+    from lstm_zoo.layers.fused import layer_uses_xla
+
+    layer = LSTM(3)
+    assert layer_uses_xla(layer, training=True) and not layer_uses_xla(layer, training=False)
+    layer.fused_jit = False
+    assert not layer_uses_xla(layer, training=True)
+    layer.fused_jit = True
+    assert layer_uses_xla(layer, training=False)
+
+
 def test_fused_inside_tf_function_and_mixed_precision(rng):
     x = rng.randn(2, 4, 3).astype("float32")
     ours = LSTM(5, implementation="fused", return_sequences=True)
+    ours.fused_jit = True
     ours(x)
     eager = np.asarray(ours(x))
     np.testing.assert_allclose(np.asarray(tf.function(ours)(x)), eager, atol=1e-6)
