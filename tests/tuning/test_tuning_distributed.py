@@ -44,8 +44,8 @@ def test_killed_worker_restarted_under_its_id_finishes_its_trial(procs, tmp_path
                 WORKER_ENV)
 
     assert procs.wait("chief", 240) == 0, procs.log("chief")
-    assert procs.wait("w0", 60) == 0, procs.log("w0")
-    assert procs.wait("w1-again", 60) == 0, procs.log("w1-again")
+    assert procs.wait("w0", 180) == 0, procs.log("w0")
+    assert procs.wait("w1-again", 180) == 0, procs.log("w1-again")
     record = _results(directory)
     assert record["finished"] and record["status_counts"] == {"COMPLETED": 4}
     by_id = {r["trial_id"]: r for r in record["rows"]}
@@ -77,7 +77,7 @@ def test_silent_worker_is_requeued_and_a_restarted_chief_resumes(procs, tmp_path
     procs.start("chief-again", chief)
 
     assert procs.wait("chief-again", 240) == 0, procs.log("chief-again")
-    assert procs.wait("w0", 60) == 0, procs.log("w0")
+    assert procs.wait("w0", 180) == 0, procs.log("w0")
     record = _results(directory)
     assert record["finished"] and record["status_counts"] == {"COMPLETED": 4}
     by_id = {r["trial_id"]: r for r in record["rows"]}
