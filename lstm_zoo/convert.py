@@ -4,9 +4,10 @@ Both conversions start from the export's ``serving_default`` signature (so pre- 
 post-processing come along where the target format can express them) and are checked by
 running the converted model on the export's warmup inputs and comparing with the SavedModel.
 
-* TFLite: builtin ops first; if that fails, ``SELECT_TF_OPS`` (TF kernels inside TFLite).  A
-  ``SELECT_TF_OPS`` model needs the Flex delegate, which neither ``tf.lite.Interpreter`` nor
-  ``ai-edge-litert`` wheels carry, so it cannot be checked here and is not written.
+* TFLite: builtin ops first (the numeric recipes' LSTM loops lower, batch and time dynamic);
+  if that fails, ``SELECT_TF_OPS`` (TF kernels inside TFLite).  A ``SELECT_TF_OPS`` model
+  needs the Flex delegate, which ``tf.lite.Interpreter`` lacks, so it cannot be checked here
+  and is not written (string pre/post-processing: translation, speech).
 * ONNX: ``tf2onnx`` (optional extra ``lstm-zoo[onnx]``), checked with ``onnxruntime``.
 
 Only a conversion that runs and matches (atol 1e-4) is written, beside the version directory

@@ -11,13 +11,23 @@ from lstm_zoo.convert import ConversionError, convert
 
 
 @pytest.mark.slow
-def test_tflite_needs_select_tf_ops_which_cannot_run_here(tiny_export):
-    """Measured: the LSTM loop (TensorList ops, dynamic batch and time) does not lower to TFLite
-    builtins; with SELECT_TF_OPS it converts but tf.lite.Interpreter has no Flex delegate."""
+def test_tflite_is_written_only_if_it_runs_and_matches(tiny_export):
+    """Measured: numeric recipes lower to TFLite builtins (README table); a model that needs
+    SELECT_TF_OPS converts but tf.lite.Interpreter has no Flex delegate, so nothing is written."""
+    import json
+
     result, _ = tiny_export
-    with pytest.raises(ConversionError, match="needs SELECT_TF_OPS.*cannot run here"):
-        convert(result.path, "tflite")
-    assert not result.path.with_name("1.tflite").exists()
+    target = result.path.with_name("1.tflite")
+    try:
+        converted = convert(result.path, "tflite")
+    except ConversionError as exc:
+        assert "needs SELECT_TF_OPS" in str(exc) and "cannot run here" in str(exc)
+        assert not target.exists()
+    else:
+        assert converted.path == target and target.stat().st_size
+        report = json.loads(target.with_name("1.tflite.json").read_text())
+        assert report["runs"] and report["matches"] and report["select_tf_ops"] is False
+        assert max(report["max_abs_diff"].values()) <= 1e-4
 
 
 @pytest.mark.slow
