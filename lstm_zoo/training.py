@@ -165,6 +165,9 @@ def load_model(path: str | Path) -> Any:
     import keras
 
     import lstm_zoo.layers  # noqa: F401  registers the custom layers for deserialisation
+    from lstm_zoo.registry import load_plugins
+
+    load_plugins()  # recipes register their own serializable layers and losses
 
     path = Path(path)
     if not path.exists():

@@ -100,3 +100,21 @@ def test_published_model_reproduces_its_manifest_metric(name, version, request):
     for part in headline["name"].split("."):
         value = value[part]
     assert value == pytest.approx(headline["value"], rel=1e-4, abs=1e-6)
+
+
+def test_every_published_model_loads_in_a_fresh_process():
+    """``load_pretrained`` in a new interpreter: recipe-defined layers must be found without
+    the caller having touched the registry first (they register when plugins load)."""
+    names = sorted({name for name, _ in PUBLISHED})
+    script = (
+        "import sys, lstm_zoo\n"
+        "for name in sys.argv[1:]:\n"
+        "    model = lstm_zoo.load_pretrained(name, offline=True)\n"
+        "    print(name, model.count_params())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = [line.split()[0] for line in result.stdout.splitlines()]
+    assert loaded == names
