@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lstm_zoo.errors import DataError
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
+from lstm_zoo.models import seq2seq  # noqa: F401  registers the model's Keras classes, so a
+from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig  # saved model loads in safe mode
 from lstm_zoo.registry import register_model, register_recipe
 
 DEFAULT_BEAM_SIZE = 5
@@ -458,7 +459,7 @@ def plot_attention(model: Any, sentence: str, target: Path) -> Path:
     from lstm_zoo.plots import figure, save_figure
 
     source_ids, _ = model.encode_source_text(tf.constant([sentence]))
-    ids, attention = tf.function(model.greedy_decode)(source_ids)
+    ids, attention = tf.function(model.greedy_decode, autograph=False)(source_ids)
     ids, attention = ids.numpy()[0], attention.numpy()[0]
     from lstm_zoo.models.seq2seq import EOS_ID
 

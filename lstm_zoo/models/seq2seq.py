@@ -354,7 +354,8 @@ _COMPILED: Any = None  # WeakKeyDictionary model -> {(beam, penalty): tf.functio
 def compiled_translate(model: Seq2SeqTranslator, beam_size: int = 1,
                        length_penalty: float = 0.6) -> Any:
     """A cached ``tf.function`` ``sentences -> translations`` for ``model`` (eager
-    ``translate`` would run the decoding loop in Python, step by step)."""
+    ``translate`` would run the decoding loop in Python, step by step).  No autograph: the
+    loops are explicit ``tf.while_loop``s."""
     global _COMPILED
     import weakref
 
@@ -366,7 +367,7 @@ def compiled_translate(model: Seq2SeqTranslator, beam_size: int = 1,
         ref = weakref.ref(model)  # the cached function must not keep the model alive
         per_model[key] = tf.function(
             lambda sentences: ref().translate(sentences, key[0], key[1]),
-            input_signature=[tf.TensorSpec([None], tf.string)], reduce_retracing=True)
+            input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     return per_model[key]
 
 
