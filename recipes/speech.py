@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+import lstm_zoo.models.ctc  # noqa: F401  registers the model's layers: .keras files load safely
 from lstm_zoo.audio import read_wav, trim_silence
 from lstm_zoo.errors import DataError
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
@@ -212,7 +213,7 @@ class SpeechRecipe(Recipe):
         parser.add_argument("--val-speakers", help="validation speakers (FSDD default: theo)")
         parser.add_argument("--test-speakers", help="unseen test speakers (FSDD default: yweweler)")
         parser.add_argument("--train-utterances", type=int,
-                            help="training utterances (default: 6000 FSDD, 1500 synthetic)")
+                            help="training utterances (default: 4000 FSDD, 1500 synthetic)")
         parser.add_argument("--eval-utterances", type=int,
                             help="validation and test utterances each (default: 400 FSDD, 200)")
         parser.add_argument("--synthetic-voices", type=int, default=0,
@@ -242,7 +243,7 @@ class SpeechRecipe(Recipe):
             default_train, default_eval = 1500, 200
         else:
             split = dict(FSDD_SPLIT)
-            default_train, default_eval = 6000, 400
+            default_train, default_eval = 4000, 400
         split = {
             "train": _speaker_list(options.get("train_speakers"), split["train"]),
             "val": _speaker_list(options.get("val_speakers"), split["val"]),
@@ -477,12 +478,17 @@ def plot_ctc_alignment(model: Any, audio: np.ndarray, reference: Sequence[int],
         bottom.plot(times, probs[:, digit], color=colors(digit), lw=1.2)
     bottom.plot(times, probs[:, -1], "k:", lw=1, label="blank")
     best = probs.argmax(axis=1)
-    for j in range(len(best)):  # label each spike where a new digit wins
-        if best[j] != probs.shape[1] - 1 and (j == 0 or best[j] != best[j - 1]):
-            bottom.annotate(str(best[j]), (times[j], probs[j, best[j]]), ha="center",
-                            va="bottom", color=colors(int(best[j])), fontsize=11, weight="bold")
+    start = 0
+    for j in range(1, len(best) + 1):  # label each run of one winning digit at its peak
+        if j == len(best) or best[j] != best[start]:
+            label = int(best[start])
+            if label != probs.shape[1] - 1:
+                peak = start + int(probs[start:j, label].argmax())
+                bottom.annotate(str(label), (times[peak], probs[peak, label]), ha="center",
+                                va="bottom", color=colors(label), fontsize=11, weight="bold")
+            start = j
     bottom.set_ylim(0, 1.12)
     bottom.set_xlabel("time (s)")
-    bottom.set_ylabel("CTC posterior")
-    bottom.legend(loc="upper right")
+    bottom.set_ylabel("CTC posterior (digits coloured)")
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return save_figure(fig, target)

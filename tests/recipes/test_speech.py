@@ -146,7 +146,7 @@ def test_train_evaluate_and_serve_through_the_cli(fake_fsdd, tmp_path):
     out = tmp_path / "run"
     common = ["--data", str(fake_fsdd), "--train-speakers", "ann,bob", "--val-speakers", "cy",
               "--test-speakers", "di", "--eval-utterances", "6", "--max-digits", "2"]
-    code = main(["train", "speech", *common, "--out", str(out), "--epochs", "2",
+    code = main(["train", "speech", *common, "--out", str(out), "--epochs", "1",
                  "--train-utterances", "24", "--batch-size", "8",
                  "--hparam", "units=8", "--hparam", "num_layers=1", "--hparam", "proj_units=4"])
     assert code == 0
@@ -183,6 +183,19 @@ def test_train_evaluate_and_serve_through_the_cli(fake_fsdd, tmp_path):
     assert all(set(t.decode()) <= set("0123456789") for t in transcripts)
     greedy = recipe.transcribe(model, data.test[0][:4], "greedy")
     assert [t.decode() for t in transcripts] == ["".join(map(str, g)) for g in greedy]
+
+
+def test_importing_the_recipe_registers_every_layer_of_its_model():
+    """``lstm-zoo evaluate speech --model`` imports the recipe, then loads in safe mode."""
+    import subprocess
+    import sys
+
+    code = ("import keras, lstm_zoo.recipes.speech\n"
+            "names = ['LogMelSpectrogram', 'FrameStacking', 'SpecAugment', 'BlankPadding', 'CTCLoss']\n"
+            "missing = [n for n in names if keras.saving.get_registered_object('lstm_zoo>' + n) is None]\n"
+            "assert not missing, missing\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.slow
