@@ -147,7 +147,8 @@ def to_onnx(version_dir: Path, inputs: Mapping[str, np.ndarray], atol: float,
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
         if proc.returncode != 0 or not out.exists():
-            errors = [line for line in proc.stderr.splitlines() if "ERROR" in line or "rror:" in line]
+            errors = [line for line in proc.stderr.splitlines()
+                      if "ERROR" in line or "rror:" in line]
             raise ConversionError("tf2onnx failed: " + " | ".join(errors[-3:] or
                                                                   proc.stderr.splitlines()[-3:]))
         model = out.read_bytes()

@@ -61,7 +61,9 @@ def _dtype_name(dtype: Any) -> str:
 
 def _parse_tensors(section: str, raw: Any) -> dict[str, TensorContract]:
     if not isinstance(raw, Mapping) or not raw:
-        raise ContractError(f"serving contract {section!r} must be a non-empty mapping, got {raw!r}")
+        raise ContractError(
+            f"serving contract {section!r} must be a non-empty mapping, got {raw!r}"
+        )
     tensors = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not _KEY.match(key):
@@ -107,7 +109,9 @@ class ServingContract:
             raise ContractError(
                 f"a serving contract is a mapping with keys 'inputs' and 'outputs', got {raw!r}"
             )
-        return cls(_parse_tensors("inputs", raw["inputs"]), _parse_tensors("outputs", raw["outputs"]))
+        return cls(
+            _parse_tensors("inputs", raw["inputs"]), _parse_tensors("outputs", raw["outputs"])
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,7 +153,9 @@ class ServingContract:
                         f"{want} (contract shape {spec.shape})"
                     )
             if batch is not None and array.shape[0] != batch:
-                raise ContractError(f"sample inputs disagree on the batch size ({batch} vs {key!r})")
+                raise ContractError(
+                    f"sample inputs disagree on the batch size ({batch} vs {key!r})"
+                )
             batch = array.shape[0]
             checked[key] = array
         return checked

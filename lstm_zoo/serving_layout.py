@@ -74,7 +74,8 @@ def servable_models(base_dir: str | Path) -> dict[str, list[int]]:
     """``{name: versions}`` for every ``BASE/NAME`` holding a numeric version with a SavedModel."""
     base_dir = Path(base_dir)
     found = {}
-    for model_dir in sorted(p for p in base_dir.iterdir() if p.is_dir()) if base_dir.is_dir() else []:
+    model_dirs = sorted(p for p in base_dir.iterdir() if p.is_dir()) if base_dir.is_dir() else []
+    for model_dir in model_dirs:
         versions = [v for v in list_versions(model_dir)
                     if (model_dir / str(v) / "saved_model.pb").is_file()]
         if versions:

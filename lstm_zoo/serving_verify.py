@@ -72,9 +72,9 @@ inputs = {k: tf.io.parse_tensor(tf.io.read_file(os.path.join(work, f"in_{i}.pb")
           for i, (k, dt) in enumerate(keys)}
 loaded = tf.saved_model.load(version_dir)
 fn = loaded.signatures["serving_default"]
-report = {"signature": {
-    "inputs": {k: [v.dtype.name, v.shape.as_list()] for k, v in fn.structured_input_signature[1].items()},
-    "outputs": {k: [v.dtype.name, v.shape.as_list()] for k, v in fn.structured_outputs.items()}}}
+spec = lambda specs: {k: [v.dtype.name, v.shape.as_list()] for k, v in specs.items()}
+report = {"signature": {"inputs": spec(fn.structured_input_signature[1]),
+                        "outputs": spec(fn.structured_outputs)}}
 outputs = fn(**inputs)
 report["outputs"] = sorted(outputs)
 for i, key in enumerate(sorted(outputs)):
@@ -177,7 +177,8 @@ def run_in_tensorflow_process(
         outputs = {}
         for i, key in enumerate(report["outputs"]):
             raw = tf.io.read_file(os.path.join(work, f"out_{i}.pb"))
-            outputs[key] = tf.io.parse_tensor(raw, tf.as_dtype(report["output_dtypes"][key])).numpy()
+            dtype = tf.as_dtype(report["output_dtypes"][key])
+            outputs[key] = tf.io.parse_tensor(raw, dtype).numpy()
     return outputs, report
 
 

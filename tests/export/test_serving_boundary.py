@@ -17,7 +17,8 @@ def signature(tiny_export):
 def test_wrong_dtype_is_rejected(signature):
     import tensorflow as tf
 
-    with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="int32|dtype"):
+    errors = (TypeError, ValueError, tf.errors.InvalidArgumentError)
+    with pytest.raises(errors, match="int32|dtype"):
         signature(history=tf.zeros([2, 5, 3], tf.int32))
 
 
