@@ -150,3 +150,24 @@ def test_multi30k_loads(shared_data):
     assert 5000 < data.info["target_vocab_size"] < 15000
     source, reference = data.extras["test_pairs"][0]
     assert source and reference
+
+
+@pytest.mark.slow
+def test_saved_model_loads_and_translates_in_a_fresh_process(tmp_path):
+    """What ``load_pretrained("translation")`` does: a new interpreter, ``load_model`` only."""
+    import subprocess
+    import sys
+
+    from lstm_zoo.recipes.translation import build_translation_lstm_attention
+
+    model = build_translation_lstm_attention(["</s>", "dog"], ["<s>", "</s>", "Hund"],
+                                             units=4, embedding_dim=4, max_target_length=5)
+    model.save(tmp_path / "model.keras")
+    code = ("from lstm_zoo.training import load_model\n"
+            f"m = load_model({str(tmp_path)!r})\n"  # nothing of the recipe imported before
+            "from lstm_zoo.recipes.translation import translate\n"
+            "print(type(m).__name__, repr(translate(m, ['', 'dog'], beam_size=2)[0]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "Seq2SeqTranslator ''"
