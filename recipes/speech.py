@@ -323,18 +323,26 @@ class SpeechRecipe(Recipe):
 
     # ---- evaluation --------------------------------------------------------------------------
     def transcribe(self, model: Any, audios: Sequence[np.ndarray], method: str = "greedy",
-                   batch_size: int = 32) -> list[list[int]]:
-        """Digit sequences for raw waveforms (batched by length; order kept)."""
+                   batch_size: int = 32, progress: bool = False) -> list[list[int]]:
+        """Digit sequences for raw waveforms (batched by length; order kept).
+
+        ``progress`` shows a Keras progress bar over the utterances.
+        """
+        import keras
+
         from lstm_zoo.models.ctc import decode_to_lists
 
         infer = _inference_fn(model)
         order = np.argsort([len(a) for a in audios])
         out: list[list[int]] = [[] for _ in audios]
+        bar = keras.utils.Progbar(len(order), unit_name="utterance") if progress else None
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
             logits = infer(pad_batch([audios[i] for i in idx]))
             for i, seq in zip(idx, decode_to_lists(logits, method, self.beam_width)):
                 out[int(i)] = seq
+            if bar is not None:
+                bar.add(len(idx))
         return out
 
     def score(self, model: Any, split: tuple[list, list]) -> dict[str, Any]:
@@ -345,7 +353,7 @@ class SpeechRecipe(Recipe):
         refs = [list(map(int, lab)) for lab in labels]
         result: dict[str, Any] = {}
         for method in ("greedy", "beam"):
-            rates = error_rates(refs, self.transcribe(model, audios, method))
+            rates = error_rates(refs, self.transcribe(model, audios, method, progress=True))
             result[method] = {
                 "digit_error_rate": round(rates["error_rate"], 4),
                 "utterance_accuracy": round(rates["exact_match"], 4),
