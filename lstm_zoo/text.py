@@ -100,7 +100,8 @@ def build_vocabulary(
     counts = collections.Counter(token for tokens in token_lists for token in tokens)
     for token in (PAD, UNK, *specials):
         counts.pop(token, None)
-    words = sorted((t for t, c in counts.items() if c >= min_frequency), key=lambda t: (-counts[t], t))
+    kept = (t for t, c in counts.items() if c >= min_frequency)
+    words = sorted(kept, key=lambda t: (-counts[t], t))
     vocabulary = [*specials, *words]
     return vocabulary[:max_size] if max_size else vocabulary
 

@@ -179,7 +179,8 @@ class TranslationRecipe(Recipe):
         parser.add_argument("--max-source-length", type=int, default=100,
                             help="longer sources are truncated to this many tokens (default 100)")
         parser.add_argument("--beam-size", type=int, default=DEFAULT_BEAM_SIZE,
-                            help=f"beam width for the beam-search score (default {DEFAULT_BEAM_SIZE})")
+                            help="beam width for the beam-search score "
+                                 f"(default {DEFAULT_BEAM_SIZE})")
         parser.add_argument("--length-penalty", type=float, default=DEFAULT_LENGTH_PENALTY,
                             help="GNMT length-normalisation exponent alpha (default 0.6)")
         parser.add_argument("--limit", type=int, default=None,
@@ -280,7 +281,8 @@ class TranslationRecipe(Recipe):
             ds = ds.bucket_by_sequence_length(
                 lambda x, y: tf.maximum(tf.shape(x[0])[0], tf.shape(y)[0]),
                 bucket_boundaries=bounds, bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
-                pad_to_bucket_boundary=True, drop_remainder=shuffle and len(split) > 50 * batch_size)
+                pad_to_bucket_boundary=True,
+                drop_remainder=shuffle and len(split) > 50 * batch_size)
             return (ds.repeat() if shuffle else ds).prefetch(2)
 
         info = {

@@ -307,7 +307,8 @@ class Seq2SeqTranslator(keras.Model):
         best = tf.argmax(normalise(scores, tf.maximum(lengths, 1.0)), axis=1)
         return tf.gather(seqs, best, batch_dims=1)[:, 1:]
 
-    def translate(self, sentences: Any, beam_size: int = 1, length_penalty: float = 0.6) -> tf.Tensor:
+    def translate(self, sentences: Any, beam_size: int = 1,
+                  length_penalty: float = 0.6) -> tf.Tensor:
         """Raw sentences ``tf.string [batch]`` -> translations ``tf.string [batch]``.
 
         ``beam_size=1`` decodes greedily.  Empty (or whitespace-only) input translates to an
