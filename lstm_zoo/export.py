@@ -50,7 +50,7 @@ from lstm_zoo.serving_layout import (  # re-exported: the export API in one plac
     target_dir,
     write_models_config,
 )
-from lstm_zoo.warmup import EXTRA_DIR, SIGNATURE, write_warmup
+from lstm_zoo.warmup import EXTRA_DIR, SIGNATURE, read_warmup, write_warmup
 
 __all__ = [
     "DEVICES", "EMBEDDED_DEFAULT", "MANIFEST_FILE", "MODELS_CONFIG_FILE", "ExportError",
@@ -284,8 +284,7 @@ def export(
                 raise ExportError(f"portable export traced cuDNN ops {cudnn_ops(ops)}; not written")
             if device == "gpu" and not cudnn_ops(ops):
                 raise ExportError("--device gpu traced no cuDNN op; use --device cpu instead")
-            if warmup:
-                write_warmup(tmp, name, inputs)
+            warmup_count = len(read_warmup(write_warmup(tmp, name, inputs))) if warmup else 0
             manifest = {
                 "format": "lstm_zoo-export/1",
                 "name": name,
@@ -300,7 +299,7 @@ def export(
                 "lstm_layers": lstm_paths,
                 "cudnn_ops": cudnn_ops(ops),
                 "xla_must_compile": xla,
-                "warmup_requests": warmup,
+                "warmup_requests": warmup_count,
                 "sample_inputs": sample_source,
                 "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "versions": versions(),

@@ -66,6 +66,7 @@ def test_manifest_records_device_contract_and_paths(tiny_export):
                                                            "shape": [None, None, 3]}}
     assert set(manifest["signature"]["outputs"]) == {"forecast", "spread"}
     assert manifest["cudnn_ops"] == [] and manifest["xla_must_compile"] is False
+    assert manifest["warmup_requests"] == 2 and manifest["sample_inputs"] == "recipe data"
     assert [p["path"] for p in manifest["lstm_layers"]] == ["fused"]  # without XLA
     assert set(manifest["versions"]) >= {"tensorflow", "keras", "lstm_zoo"}
 
