@@ -59,9 +59,13 @@ __all__ = [
 
 # ---- where things are -----------------------------------------------------------------------
 def repo_saved_models() -> Path | None:
-    """The repository's ``saved_models/`` beside the package (source/editable installs only)."""
-    candidate = Path(__file__).resolve().parents[1] / "saved_models"
-    return candidate if (candidate / INDEX_FILE).is_file() else None
+    """The repository's ``saved_models/``: beside the package (source/editable installs), else
+    in the current directory (a checkout whose package was ``pip install .``-ed as a wheel)."""
+    for candidate in (Path(__file__).resolve().parents[1] / "saved_models",
+                      Path.cwd() / "saved_models"):
+        if (candidate / INDEX_FILE).is_file():
+            return candidate
+    return None
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -80,8 +84,8 @@ def _resolve_hub(hub: str | os.PathLike | None) -> Path | RemoteHub:
         if found is None:
             raise HubError(
                 "no pretrained models here: this installation has no saved_models/ folder (a "
-                f"wheel install does not ship it); pass hub=URL, set {HUB_ENV}, or use a "
-                "source checkout"
+                f"wheel install does not ship it) and neither has the current directory; pass "
+                f"hub=URL, set {HUB_ENV}, or run from a source checkout"
             )
         return found
     if is_url(str(location)):

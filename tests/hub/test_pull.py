@@ -246,3 +246,16 @@ def test_name_version_tags(published_hub):
     assert hub.pull("tiny:1", version=1, hub=published_hub) == published_hub / "tiny" / "1"
     with pytest.raises(HubError, match="conflicting versions"):
         hub.pull("tiny:1", version=2, hub=published_hub)
+
+
+def test_a_checkout_in_the_current_directory_is_found(published_hub, tmp_path, monkeypatch):
+    """A wheel install run from a checkout's root finds that checkout's saved_models/."""
+    import shutil
+
+    monkeypatch.delenv("LSTM_ZOO_HUB", raising=False)
+    monkeypatch.setattr(hub, "__file__", str(tmp_path / "site" / "lstm_zoo" / "hub.py"))
+    checkout = tmp_path / "checkout"
+    shutil.copytree(published_hub, checkout / "saved_models")
+    monkeypatch.chdir(checkout)
+    assert hub.repo_saved_models() == checkout / "saved_models"
+    assert hub.pull("tiny", version=1) == checkout / "saved_models" / "tiny" / "1"
