@@ -111,6 +111,18 @@ def test_splits_are_speaker_independent(fake_fsdd):
         recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="bob", test_speakers="di")
 
 
+def test_synthetic_voices_take_a_share_of_fsdd_training(fake_fsdd):
+    data = SpeechRecipe().load(fake_fsdd, seed=0, train_speakers="ann,bob", val_speakers="cy",
+                               test_speakers="di", train_utterances=8, eval_utterances=2,
+                               synthetic_voices=1, synthetic_share=0.5)
+    assert data.info["utterances"]["train_synthetic"] == 4 and len(data.train[0]) == 8
+    assert data.info["train_speakers"] == ["ann", "bob", speech_synth.default_voices(1)[0]]
+    assert data.info["test_speakers"] == ["di"]  # evaluation stays on the human speakers
+    with pytest.raises(DataError, match="synthetic-share"):
+        SpeechRecipe().load(fake_fsdd, train_speakers="ann", val_speakers="cy",
+                            test_speakers="di", synthetic_voices=1, synthetic_share=1.0)
+
+
 def test_espeak_synthesis_gives_8khz_speech():
     clip = speech_synth.synthesize("seven", "en-us+f3", rate=165, pitch=50)
     assert clip.dtype == np.float32 and 0.2 * 8000 < len(clip) < 1.5 * 8000
