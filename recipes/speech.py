@@ -406,12 +406,17 @@ class SpeechRecipe(Recipe):
 
     def serving_function(self, model: Any) -> Any:
         """Raw zero-padded 8 kHz audio -> digit strings, all in-graph (core TF ops)."""
+        import tensorflow as tf
+
         from lstm_zoo.models.ctc import decode_to_strings
 
         method, width = self.serving_decoder, self.beam_width
 
         def serve(inputs: dict[str, Any]) -> dict[str, Any]:
-            logits = model(inputs["audio"], training=False)
+            audio = tf.convert_to_tensor(inputs["audio"], tf.float32)
+            # a batch with no samples at all gets one zero sample: "" instead of an LSTM error
+            audio = tf.pad(audio, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(audio)[1])]])
+            logits = model(audio, training=False)
             return {"transcript": decode_to_strings(logits, method, width, ALPHABET)}
 
         return serve

@@ -195,6 +195,10 @@ def test_train_evaluate_and_serve_through_the_cli(fake_fsdd, tmp_path):
     assert all(set(t.decode()) <= set("0123456789") for t in transcripts)
     greedy = recipe.transcribe(model, data.test[0][:4], "greedy")
     assert [t.decode() for t in transcripts] == ["".join(map(str, g)) for g in greedy]
+    silent = serve({"audio": tf.zeros([2, 0])})["transcript"].numpy()  # no samples at all
+    assert silent.tolist() == [b"", b""]
+    audio[0] = 0.0  # an all-zero (fully padded) row in a batch
+    assert serve({"audio": tf.constant(audio)})["transcript"].numpy()[0] == b""
 
 
 def test_importing_the_recipe_registers_every_layer_of_its_model():
