@@ -223,6 +223,12 @@ def _arrays(split: Any, what: str) -> tuple[Any, Any]:
             f"--distributed trains from in-memory (x, y) arrays; this recipe's {what} split is "
             f"a {type(split).__name__}"
         )
+    if len(split) != 2:
+        raise DistributedConfigError(
+            f"--distributed trains from (x, y) arrays; this recipe's {what} split also carries "
+            "sample weights, which the multi-worker loop does not apply yet (train without "
+            "--distributed)"
+        )
     return split[0], split[1]
 
 
@@ -237,6 +243,12 @@ def _per_example_loss(spec: Any) -> Any:
     import keras
     import tensorflow as tf
 
+    if isinstance(spec, dict | list | tuple):
+        raise DistributedConfigError(
+            "--distributed supports recipes with a single loss; this recipe has one loss per "
+            f"output ({', '.join(map(str, spec)) if isinstance(spec, dict) else len(spec)}), "
+            "which the multi-worker loop does not handle yet (train without --distributed)"
+        )
     loss = keras.losses.get(spec)
     fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
 
