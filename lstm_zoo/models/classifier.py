@@ -52,7 +52,7 @@ def build_sequence_classifier(
     """
     import keras
 
-    from lstm_zoo.layers import LSTM
+    from lstm_zoo.models.stack import lstm_stack
 
     for label, value in (("n_features", n_features), ("units", units), ("depth", depth)):
         if int(value) < 1:
@@ -66,22 +66,12 @@ def build_sequence_classifier(
         x = keras.layers.Masking(mask_value=float(mask_value), name="padding_mask")(x)
     if encoder is not None:
         x = encoder(x)
-    for i in range(int(depth)):
-        x = LSTM(
-            int(units),
-            return_sequences=i < int(depth) - 1,
-            dropout=float(dropout),
-            recurrent_dropout=float(recurrent_dropout),
-            layer_norm=bool(layer_norm),
-            proj_units=int(proj_units) if proj_units else None,
-            use_peepholes=bool(use_peepholes),
-            zoneout_cell=float(zoneout_cell),
-            zoneout_hidden=float(zoneout_hidden),
-            cell_clip=cell_clip,
-            cifg=bool(cifg),
-            implementation=implementation,
-            name=f"lstm_{i + 1}",
-        )(x)
+    x = lstm_stack(
+        x, units=units, depth=depth, dropout=dropout, recurrent_dropout=recurrent_dropout,
+        layer_norm=layer_norm, proj_units=proj_units, use_peepholes=use_peepholes,
+        zoneout_cell=zoneout_cell, zoneout_hidden=zoneout_hidden, cell_clip=cell_clip,
+        cifg=cifg, implementation=implementation,
+    )
     if dropout:
         x = keras.layers.Dropout(float(dropout), name="head_dropout")(x)
     if head_units:
