@@ -120,14 +120,20 @@ def file_table(version_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 # ---- manifests ------------------------------------------------------------------------------
+def _load_document(data: bytes, where: str, kind: str, described: str, fmt: str) -> dict:
+    """JSON bytes -> dict, refusing anything that is not JSON or not of format ``fmt``."""
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HubError(f"{where}: {kind} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != fmt:
+        raise HubError(f"{where}: not {described} (expected format {fmt!r})")
+    return document
+
+
 def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     """Parse and validate manifest bytes (already hash-checked by the caller)."""
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HubError(f"{where}: manifest is not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise HubError(f"{where}: not an lstm_zoo manifest (expected format {MANIFEST_FORMAT!r})")
+    manifest = _load_document(data, where, "manifest", "an lstm_zoo manifest", MANIFEST_FORMAT)
     check_name(manifest.get("name", ""))
     check_version(manifest.get("version", ""))
     files = manifest.get("files")
@@ -228,12 +234,7 @@ def build_index(hub_dir: Path) -> dict[str, Any]:
 
 def parse_index(data: bytes, where: str) -> dict[str, Any]:
     """Parse and validate an index; every name, version and path in it is checked."""
-    try:
-        index = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HubError(f"{where}: index is not valid JSON ({exc})") from None
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise HubError(f"{where}: not an lstm_zoo hub index (expected format {INDEX_FORMAT!r})")
+    index = _load_document(data, where, "index", "an lstm_zoo hub index", INDEX_FORMAT)
     models = index.get("models")
     if not isinstance(models, dict):
         raise HubError(f"{where}: index has no 'models' mapping")
