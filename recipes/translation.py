@@ -35,7 +35,7 @@ MULTI30K_SPLITS = ("train", "val", "test_2016_flickr")
 @register_model(
     "translation-lstm-attention",
     task="translation",
-    description="Bidirectional-LSTM encoder, Luong-attention LSTM decoder; greedy and beam "
+    description="Bidirectional-LSTM encoder, attention (additive by default, or Luong) LSTM decoder; greedy and beam "
     "search (length-normalised) decoding in-graph; raw text in, raw text out.",
     inputs="text: tf.string [batch] (source sentences)",
     outputs="translation: tf.string [batch] (detokenised target sentences)",
@@ -55,6 +55,8 @@ def build_translation_lstm_attention(
     lowercase_target: bool = False,
     label_smoothing: float = 0.1,
     xla_recurrence: bool = False,
+    attention: str = "bahdanau",
+    attention_units: int = 256,
 ) -> Any:
     """The translator; without vocabularies it knows only the special tokens (every word is
     out of vocabulary), so the recipe passes vocabularies built from its training data."""
@@ -68,6 +70,7 @@ def build_translation_lstm_attention(
         source_scheme=source_scheme, target_scheme=target_scheme,
         lowercase_source=lowercase_source, lowercase_target=lowercase_target,
         label_smoothing=label_smoothing, xla_recurrence=xla_recurrence,
+        attention=attention, attention_units=attention_units,
     )
     model.build()
     return model

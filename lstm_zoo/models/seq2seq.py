@@ -1,6 +1,7 @@
 """Encoder-decoder with attention for translation, built from :class:`lstm_zoo.layers.LSTM`.
 
-Architecture (Luong et al. 2015, "global attention, general score", without input feeding):
+Architecture (Luong et al. 2015 global attention without input feeding; the score is additive
+(Bahdanau et al. 2015) or Luong's "general" dot score):
 
 * source tokens -> embedding -> bidirectional LSTM encoder (``units`` per direction);
 * the decoder LSTM (``2 * units``) starts from the concatenated final encoder states and reads
@@ -36,7 +37,8 @@ SOURCE_SPECIALS = (text.EOS,)  # every source ends with </s>: never an empty seq
 TARGET_SPECIALS = (text.BOS, text.EOS)
 SOURCE_EOS_ID = 2
 BOS_ID, EOS_ID = 2, 3
-NEG = -1e9  # "minus infinity" that stays finite under arithmetic
+NEG = -1e9
+ATTENTION_SCORES = ("luong", "bahdanau")  # "minus infinity" that stays finite under arithmetic
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
@@ -55,6 +57,12 @@ class Seq2SeqTranslator(keras.Model):
         source_scheme / target_scheme: ``"words"`` or ``"chars"`` (:mod:`lstm_zoo.text`).
         lowercase_source / lowercase_target: lowercase before tokenising.
         label_smoothing: used by the recipe's loss; stored with the model.
+        attention: ``"luong"`` (dot score on projected keys, Luong et al. 2015) or
+            ``"bahdanau"`` (additive score ``v . tanh(W_q q + W_k k)``, Bahdanau et al. 2015).
+            The dot score is unbounded and can lock onto one source position (on Multi30k it
+            settled on ``</s>`` for every output word); the additive score is bounded by
+            ``|v|`` and kept learning alignments there.
+        attention_units: width of the additive score's hidden layer (``"bahdanau"`` only).
         xla_recurrence: let the LSTM's fused CPU path XLA-compile its loops.  Off by default:
             XLA compiles once per input shape (seconds each on a busy CPU), and translation
             batches come in many lengths.
@@ -75,6 +83,8 @@ class Seq2SeqTranslator(keras.Model):
         lowercase_target: bool = False,
         label_smoothing: float = 0.1,
         xla_recurrence: bool = False,
+        attention: str = "luong",
+        attention_units: int = 256,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -82,6 +92,8 @@ class Seq2SeqTranslator(keras.Model):
             raise ValueError(f"source_vocabulary must start with {SOURCE_SPECIALS}")
         if tuple(target_vocabulary[:2]) != TARGET_SPECIALS:
             raise ValueError(f"target_vocabulary must start with {TARGET_SPECIALS}")
+        if attention not in ATTENTION_SCORES:
+            raise ValueError(f"attention must be one of {ATTENTION_SCORES}, got {attention!r}")
         if max_source_length < 1 or max_target_length < 1:
             raise ValueError("max_source_length and max_target_length must be >= 1")
         self.source_vocabulary = list(source_vocabulary)
@@ -93,6 +105,7 @@ class Seq2SeqTranslator(keras.Model):
         self.lowercase_source, self.lowercase_target = lowercase_source, lowercase_target
         self.label_smoothing = label_smoothing
         self.xla_recurrence = xla_recurrence
+        self.attention_score, self.attention_units = attention, int(attention_units)
 
         self.source_lookup = text.lookup_layer(self.source_vocabulary, name="source_lookup")
         self.target_lookup = text.lookup_layer(self.target_vocabulary, name="target_lookup")
@@ -108,8 +121,14 @@ class Seq2SeqTranslator(keras.Model):
         self.decoder = LSTM(2 * units, return_sequences=True, return_state=True, name="decoder")
         for lstm in (self.encoder.forward_layer, self.encoder.backward_layer, self.decoder):
             lstm.fused_jit = xla_recurrence  # read by lstm_zoo.layers.fused
-        self.attention_keys = keras.layers.Dense(2 * units, use_bias=False, name="attention_keys")
-        self.attention = keras.layers.Attention(name="attention")
+        key_width = 2 * units if attention == "luong" else self.attention_units
+        self.attention_keys = keras.layers.Dense(key_width, use_bias=False, name="attention_keys")
+        if attention == "luong":
+            self.attention_queries = None
+            self.attention = keras.layers.Attention(name="attention")
+        else:
+            self.attention_queries = keras.layers.Dense(key_width, name="attention_queries")
+            self.attention = keras.layers.AdditiveAttention(name="attention")
         self.combine = keras.layers.Dense(2 * units, activation="tanh", name="combine")
         self.output_dropout = keras.layers.Dropout(dropout)
         self.logits = keras.layers.Dense(self.target_vocab_size, name="logits")
@@ -139,6 +158,8 @@ class Seq2SeqTranslator(keras.Model):
             "lowercase_target": self.lowercase_target,
             "label_smoothing": self.label_smoothing,
             "xla_recurrence": self.xla_recurrence,
+            "attention": self.attention_score,
+            "attention_units": self.attention_units,
         }
 
     def build(self, input_shape: Any = None) -> None:
@@ -151,7 +172,10 @@ class Seq2SeqTranslator(keras.Model):
         self.encoder.build((None, None, e))
         self.decoder.build((None, None, e))
         self.attention_keys.build((None, None, h))
-        self.attention.build([(None, None, h), (None, None, h), (None, None, h)])
+        k = self.attention_keys.units
+        if self.attention_queries is not None:
+            self.attention_queries.build((None, None, h))
+        self.attention.build([(None, None, k), (None, None, h), (None, None, k)])
         self.combine.build((None, None, 2 * h))
         self.logits.build((None, None, h))
         self.built = True
@@ -195,8 +219,10 @@ class Seq2SeqTranslator(keras.Model):
 
     def attend(self, decoder_outputs, memory, keys, source_mask, training: bool = False):
         """Logits ``[batch, time, vocab]`` and attention weights ``[batch, time, source]``."""
+        queries = (decoder_outputs if self.attention_queries is None
+                   else self.attention_queries(decoder_outputs))
         context, weights = self.attention(
-            [decoder_outputs, memory, keys], mask=[None, source_mask],
+            [queries, memory, keys], mask=[None, source_mask],
             return_attention_scores=True, training=training)
         hidden = self.combine(tf.concat([context, decoder_outputs], -1))
         return self.logits(self.output_dropout(hidden, training=training)), weights

@@ -59,8 +59,9 @@ def sequence_log_probs(model, source_ids, sequences):
     return np.where(np.arange(length)[None] < lengths[:, None], picked, 0.0).sum(1)
 
 
-def test_stepping_the_cell_matches_teacher_forcing():
-    model = tiny_model()
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_stepping_the_cell_matches_teacher_forcing(attention):
+    model = tiny_model(attention=attention, attention_units=6)
     source, _ = model.encode_source_text(tf.constant(SOURCES))
     target_in, _ = model.encode_target_text(tf.constant(TARGETS))
     full = tf.nn.log_softmax(model((source, target_in))).numpy()
@@ -165,6 +166,29 @@ def test_safe_mode_round_trip(trained, tmp_path):
                                atol=1e-6)
     assert loaded.translate(tf.constant(SOURCES), beam_size=2).numpy().tolist() == [
         t.encode() for t in TARGETS]
+
+
+def test_additive_attention_learns_and_round_trips(tmp_path):
+    """The additive (Bahdanau) score: it memorises the pairs like the dot score, has its own
+    query projection and scale, and comes back from a safe-mode ``.keras`` file."""
+    model = tiny_model(seed=1, attention="bahdanau", attention_units=6)
+    assert model.attention_queries is not None and model.attention_keys.units == 6
+    source, _ = model.encode_source_text(tf.constant(SOURCES))
+    target_in, target_out = model.encode_target_text(tf.constant(TARGETS))
+    model.compile(optimizer=keras.optimizers.Adam(0.03), loss=MaskedSequenceLoss(0.0))
+    model.fit(tf.data.Dataset.from_tensors(((source, target_in), target_out)).repeat(120),
+              epochs=1, verbose=0)
+    assert model.translate(tf.constant(SOURCES)).numpy().tolist() == [t.encode() for t in TARGETS]
+    path = tmp_path / "additive.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.get_config()["attention"] == "bahdanau"
+    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+
+
+def test_unknown_attention_score_is_refused():
+    with pytest.raises(ValueError, match="attention must be one of"):
+        tiny_model(attention="cosine")
 
 
 def test_masked_loss_ignores_padding_and_smooths():
