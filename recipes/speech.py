@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,11 @@ def find_recordings(data: str | Path) -> Path:
     raise DataError(f"no .wav files in {root} (expected {{digit}}_{{speaker}}_{{index}}.wav)")
 
 
-def load_fsdd_bank(data: str | Path, speakers: Sequence[str]) -> Bank:
-    """Read the recordings of ``speakers`` as ``{speaker: {digit: [clip, ...]}}`` (trimmed).
+def load_fsdd_bank(data: str | Path, speakers: Sequence[str],
+                   takes: Callable[[int], bool] | None = None) -> Bank:
+    """Read the recordings of ``speakers`` as ``{speaker: {digit: [clip, ...]}}`` (trimmed);
+    ``takes`` keeps only the recordings whose take number (the ``index`` in the file name)
+    it accepts.
 
     Every file is validated by :func:`lstm_zoo.audio.read_wav` (stereo is downmixed, other
     rates resampled to 8 kHz; empty or corrupt files raise ``DataError`` naming the file).
@@ -107,8 +110,8 @@ def load_fsdd_bank(data: str | Path, speakers: Sequence[str]) -> Bank:
             raise DataError(
                 f"unexpected file name {path}: expected {{digit}}_{{speaker}}_{{index}}.wav"
             )
-        digit, speaker = int(match.group(1)), match.group(2)
-        if speaker in wanted:
+        digit, speaker, take = int(match.group(1)), match.group(2), int(match.group(3))
+        if speaker in wanted and (takes is None or takes(take)):
             bank[speaker][digit].append(trim_silence(read_wav(path, SAMPLE_RATE), SAMPLE_RATE))
     for speaker in speakers:
         missing = [d for d, clips in bank[speaker].items() if not clips]
@@ -210,7 +213,12 @@ class SpeechRecipe(Recipe):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--train-speakers", help="comma-separated training speakers "
                             "(FSDD default: george,jackson,nicolas)")
-        parser.add_argument("--val-speakers", help="validation speakers (FSDD default: theo)")
+        parser.add_argument("--val-speakers", help="validation speakers (FSDD default: theo; "
+                            "'' for none, with --val-takes)")
+        parser.add_argument("--val-takes", type=int, default=0,
+                            help="FSDD: also validate on takes 0..N-1 of every training speaker, "
+                                 "held out of training (FSDD's own test takes are 0-4), so that "
+                                 "all speakers but the test ones can train")
         parser.add_argument("--test-speakers", help="unseen test speakers (FSDD default: yweweler)")
         parser.add_argument("--train-utterances", type=int,
                             help="training utterances (default: 4000 FSDD, 1500 synthetic)")
@@ -254,11 +262,21 @@ class SpeechRecipe(Recipe):
         if overlap:
             raise DataError(f"speakers {sorted(overlap)} are in more than one split; "
                             "the evaluation must be speaker-independent")
+        val_takes = int(options.get("val_takes") or 0)
+        if val_takes < 0 or (val_takes and data is None):
+            raise DataError(f"--val-takes must be >= 0 and needs --data (FSDD), got {val_takes}")
+        if not split["val"] and not val_takes:
+            raise DataError("no validation data: give --val-speakers or --val-takes N")
         speakers = split["train"] + split["val"] + split["test"]
         if data is None:
             bank = speech_synth.digit_bank(speakers, sample_rate=SAMPLE_RATE)
         else:
-            bank = load_fsdd_bank(data, speakers)
+            bank = load_fsdd_bank(data, split["val"] + split["test"])
+            bank.update(load_fsdd_bank(data, split["train"], lambda take: take >= val_takes))
+        held_out: Bank = {}
+        if val_takes:  # seen speakers, unseen recordings
+            held = load_fsdd_bank(data, split["train"], lambda take: take < val_takes)
+            held_out = {f"{s}[takes<{val_takes}]": clips for s, clips in held.items()}
         synth_names: list[str] = []
         if synthetic_voices and data is not None:
             synth_names = speech_synth.default_voices(synthetic_voices)
@@ -274,6 +292,7 @@ class SpeechRecipe(Recipe):
         # seed, speakers and sizes, never on how much training data was drawn before them
         rng_train, rng_val, rng_test = (np.random.default_rng([seed, i]) for i in range(3))
         subsets = {k: {s: bank[s] for s in v} for k, v in split.items()}
+        subsets["val"].update(held_out)
         train = build_utterances(subsets["train"], n_train - n_synth, rng_train,
                                  max_digits=max_digits, speed_perturb=speed)
         if n_synth:  # a fixed share of the same budget, so runs with and without compare fairly
@@ -287,6 +306,8 @@ class SpeechRecipe(Recipe):
             "provenance": FSDD_PROVENANCE if data is not None else self.data_provenance,
             "train_speakers": split["train"] + synth_names,
             "val_speakers": split["val"],
+            "val_held_out_takes": ({"speakers": split["train"], "takes": [0, val_takes - 1]}
+                                   if val_takes else None),
             "test_speakers": split["test"],
             "utterances": {"train": n_train, "train_synthetic": n_synth, "val": n_eval,
                            "test": n_eval},
@@ -312,6 +333,10 @@ class SpeechRecipe(Recipe):
         return model.fit(train, validation_data=val, epochs=config.epochs,
                          steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
                          verbose=verbose)
+
+    def batches(self, data: RecipeData, split: str, batch_size: int) -> Any:
+        """The length-bucketed batches :meth:`fit` trains on (shuffled for ``"train"``)."""
+        return make_dataset(getattr(data, split), batch_size, shuffle=split == "train")
 
     def search_space(self, hp: Any) -> dict[str, Any]:
         return {

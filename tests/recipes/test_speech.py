@@ -111,6 +111,25 @@ def test_splits_are_speaker_independent(fake_fsdd):
         recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="bob", test_speakers="di")
 
 
+def test_val_takes_hold_out_recordings_of_the_training_speakers(fake_fsdd):
+    """``--val-takes 1``: take 0 of each training speaker validates and never trains, so every
+    speaker but the test one can train; the test speaker stays unseen."""
+    bank = load_fsdd_bank(fake_fsdd, ["ann"], takes=lambda take: take >= 1)
+    assert len(bank["ann"][3]) == 2 and len(bank["ann"][0]) == 1
+    data = SpeechRecipe().load(fake_fsdd, seed=0, train_speakers="ann,bob,cy", val_speakers="",
+                               test_speakers="di", train_utterances=6, eval_utterances=4,
+                               val_takes=1)
+    assert data.info["val_speakers"] == [] and data.info["test_speakers"] == ["di"]
+    assert data.info["val_held_out_takes"] == {"speakers": ["ann", "bob", "cy"], "takes": [0, 0]}
+    assert len(data.val[0]) == 4 and len(data.train[0]) == 6
+    with pytest.raises(DataError, match="no validation data"):
+        SpeechRecipe().load(fake_fsdd, train_speakers="ann,bob", val_speakers="",
+                            test_speakers="di")
+    with pytest.raises(DataError, match="--val-takes"):
+        SpeechRecipe().load(fake_fsdd, train_speakers="ann", val_speakers="cy",
+                            test_speakers="di", val_takes=-1)
+
+
 def test_synthetic_voices_take_a_share_of_fsdd_training(fake_fsdd):
     data = SpeechRecipe().load(fake_fsdd, seed=0, train_speakers="ann,bob", val_speakers="cy",
                                test_speakers="di", train_utterances=8, eval_utterances=2,
