@@ -96,6 +96,7 @@ def train_distributed(
     import numpy as np
     import tensorflow as tf
 
+    from lstm_zoo.distributed_losses import combine, compiled_loss_terms, loss_sums
     from lstm_zoo.training import resolve_recipe, split_hparams, versions
 
     recipe = resolve_recipe(recipe)
@@ -113,33 +114,30 @@ def train_distributed(
     config_changes, model_hparams = split_hparams(recipe, dict(hparams or {}))
     config = recipe.train_config.replace(**config_changes, epochs=epochs)
     loaded = recipe.load(data, seed=seed, **options)
-    x, y = _arrays(loaded.train, "train")
-    x_val, y_val = _arrays(loaded.val, "validation")
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
-    n_train = len(y)
-    steps = max(1, n_train // global_batch)
-    if config.steps_per_epoch:
-        steps = min(steps, config.steps_per_epoch)
-
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n_train, seed=seed)
-    dataset = dataset.repeat().batch(global_batch, drop_remainder=True)
-    ds_options = tf.data.Options()
-    ds_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(ds_options)))
+    inputs_kind, iterator, steps, val_batches = _training_input(
+        recipe, loaded, strategy, config, global_batch, seed)
 
     with strategy.scope():
         model = recipe.build_model(loaded, **model_hparams)
         recipe.compile(model, config)
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
-    per_example = _per_example_loss(recipe.loss())
+        x0, y0, w0 = _unpack(next(iter(val_batches())))
+        terms = compiled_loss_terms(model, y0, model(x0, training=False), w0)
 
-    def step_fn(inputs: Any, targets: Any) -> Any:
+    def step_fn(batch: Any) -> Any:
+        inputs, targets, weights = _unpack(batch)
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
-            loss = tf.nn.compute_average_loss(per_example(targets, predictions),
-                                              global_batch_size=global_batch)
+            sums = loss_sums(terms, targets, predictions, weights)
+            local = [count for _, count in sums if count is not None]
+            reduced = iter(tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, local) if local else [])
+            normalisers = [None if count is None else tf.stop_gradient(next(reduced))
+                           for _, count in sums]
+            loss = combine(terms, sums, normalisers)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         grads = tape.gradient(loss, model.trainable_variables)
@@ -148,17 +146,22 @@ def train_distributed(
 
     @tf.function
     def train_step(it: Any) -> Any:
-        inputs, targets = next(it)
-        per_replica = strategy.run(step_fn, args=(inputs, targets))
+        per_replica = strategy.run(step_fn, args=(next(it),))
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     def val_loss() -> float:
-        total = 0.0
-        for start in range(0, len(y_val), 256):
-            xb = _slice(x_val, start, start + 256)
-            pred = model(xb, training=False)
-            total += float(tf.reduce_sum(per_example(y_val[start:start + 256], pred)))
-        return total / len(y_val)
+        """The compiled loss over the whole validation split (sums and counts added over
+        batches), on this worker alone: every worker gets the same value."""
+        numerators = [0.0] * len(terms)
+        counts: list[Any] = [0.0] * len(terms)
+        for batch in val_batches():
+            xb, yb, wb = _unpack(batch)
+            sums = loss_sums(terms, yb, model(xb, training=False), wb)
+            for k, (numerator, count) in enumerate(sums):
+                numerators[k] += float(numerator)
+                counts[k] = None if count is None else counts[k] + float(count)
+        return float(combine(terms, [(tf.constant(n), None) for n in numerators],
+                             [None if c is None else tf.constant(c) for c in counts]))
 
     backup = my_dir / BACKUP_DIR
     state = _load_backup(model, backup)
@@ -198,7 +201,7 @@ def train_distributed(
         "recipe": recipe.name,
         "model": recipe.default_model,
         "distributed": {"strategy": "MultiWorkerMirroredStrategy (custom loop)",
-                        "task": tf_config["task"], "workers": replicas,
+                        "task": tf_config["task"], "workers": replicas, "input": inputs_kind,
                         "global_batch_size": global_batch, "steps_per_epoch": steps},
         "data": str(data) if data is not None else "embedded default",
         "data_info": loaded.info,
@@ -217,48 +220,111 @@ def train_distributed(
     return record
 
 
-def _arrays(split: Any, what: str) -> tuple[Any, Any]:
-    if not isinstance(split, tuple):
+def _training_input(recipe: Any, loaded: Any, strategy: Any, config: Any, global_batch: int,
+                    seed: int) -> tuple[str, Any, int, Any]:
+    """(kind, distributed iterator over training batches, steps per epoch, a function
+    returning a fresh iterable of validation batches).
+
+    A recipe whose :meth:`~lstm_zoo.recipe.Recipe.batches` returns a ``tf.data.Dataset`` (its
+    own pipeline: bucketing, padding ...) is read through
+    ``strategy.distribute_datasets_from_function``: every worker builds the pipeline with the
+    per-worker batch size, repeats it and keeps every N-th batch (``shard``; the pipelines are
+    seeded identically, so the workers read disjoint batches).  In-memory ``(x, y)`` or
+    ``(x, y, sample_weight)`` splits are shuffled, batched by the global batch and split
+    between workers by ``experimental_distribute_dataset`` (auto-shard policy DATA).
+    """
+    import tensorflow as tf
+
+    if recipe.batches(loaded, "train", config.batch_size) is not None:
+        n_train = _num_examples(loaded, "train")
+        if config.steps_per_epoch:
+            steps = config.steps_per_epoch
+        elif n_train:
+            steps = max(1, -(-n_train // global_batch))  # one pass over the training split
+        else:
+            raise DistributedConfigError(
+                f"cannot tell how many training examples recipe {recipe.name!r} has (its train "
+                "split is no tuple and its data info has no n_train); pass "
+                "--hparam steps_per_epoch=N")
+
+        def dataset_fn(context: Any) -> Any:
+            per_replica = context.get_per_replica_batch_size(global_batch)
+            dataset = recipe.batches(loaded, "train", per_replica).repeat()
+            return dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+
+        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+        return ("recipe tf.data pipeline", iterator, steps,
+                lambda: recipe.batches(loaded, "val", config.batch_size))
+
+    train = _arrays(loaded.train, "train")
+    val = _arrays(loaded.val, "validation")
+    n_train = len(_first_array(train[1]))
+    steps = max(1, n_train // global_batch)
+    if config.steps_per_epoch:
+        steps = min(steps, config.steps_per_epoch)
+    dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(n_train, seed=seed)
+    dataset = dataset.repeat().batch(global_batch, drop_remainder=True)
+    ds_options = tf.data.Options()
+    ds_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(ds_options)))
+    n_val = len(_first_array(val[1]))
+
+    def val_batches() -> Any:
+        for start in range(0, n_val, 256):
+            yield tuple(_slice(part, start, start + 256) for part in val)
+
+    kind = "in-memory arrays" + (" with sample weights" if len(train) == 3 else "")
+    return kind, iterator, steps, val_batches
+
+
+def _arrays(split: Any, what: str) -> tuple[Any, ...]:
+    """An in-memory split as ``(x, y)`` or ``(x, y, sample_weight)``; anything else is a clear
+    error (a recipe with another kind of split implements ``Recipe.batches``)."""
+    if hasattr(split, "element_spec"):
         raise DistributedConfigError(
-            f"--distributed trains from in-memory (x, y) arrays; this recipe's {what} split is "
-            f"a {type(split).__name__}"
-        )
-    if len(split) != 2:
+            f"this recipe's {what} split is a tf.data.Dataset whose batch size --distributed "
+            "cannot set; the recipe must implement Recipe.batches(data, split, batch_size) "
+            "returning its pipeline for a given batch size (see docs/distributed.md)")
+    if not isinstance(split, tuple) or len(split) not in (2, 3):
+        kind = f"a {len(split)}-tuple" if isinstance(split, tuple) else f"a {type(split).__name__}"
         raise DistributedConfigError(
-            f"--distributed trains from (x, y) arrays; this recipe's {what} split also carries "
-            "sample weights, which the multi-worker loop does not apply yet (train without "
-            "--distributed)"
-        )
-    return split[0], split[1]
+            f"--distributed trains from in-memory (x, y) or (x, y, sample_weight) arrays, or "
+            f"from the recipe's Recipe.batches() pipeline; this recipe's {what} split is {kind} "
+            "and the recipe has no batches() (see docs/distributed.md)")
+    return split
+
+
+def _first_array(value: Any) -> Any:
+    """The first array of a target structure (an array, a dict or tuple of arrays, a list)."""
+    if isinstance(value, dict):
+        return next(iter(value.values()))
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _num_examples(loaded: Any, split: str) -> int | None:
+    """Examples in ``split``: the length of an in-memory split, else ``info["n_<split>"]``."""
+    value = getattr(loaded, split)
+    if isinstance(value, tuple) and len(value) in (2, 3):
+        return len(_first_array(value[1]))
+    count = loaded.info.get(f"n_{split}")
+    return int(count) if count else None
+
+
+def _unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight or None)`` of one batch (Keras's ``unpack_x_y_sample_weight``)."""
+    if isinstance(batch, tuple) and len(batch) == 3:
+        return batch
+    if isinstance(batch, tuple) and len(batch) == 2:
+        return batch[0], batch[1], None
+    raise DistributedConfigError(
+        f"a training batch must be (x, y) or (x, y, sample_weight), got {type(batch).__name__}"
+        + (f" of {len(batch)}" if isinstance(batch, tuple) else ""))
 
 
 def _slice(x: Any, start: int, stop: int) -> Any:
     if isinstance(x, dict):
         return {k: v[start:stop] for k, v in x.items()}
     return x[start:stop]
-
-
-def _per_example_loss(spec: Any) -> Any:
-    """The recipe's loss as a function returning one value per example (no reduction)."""
-    import keras
-    import tensorflow as tf
-
-    if isinstance(spec, dict | list | tuple):
-        raise DistributedConfigError(
-            "--distributed supports recipes with a single loss; this recipe has one loss per "
-            f"output ({', '.join(map(str, spec)) if isinstance(spec, dict) else len(spec)}), "
-            "which the multi-worker loop does not handle yet (train without --distributed)"
-        )
-    loss = keras.losses.get(spec)
-    fn = loss.call if isinstance(loss, keras.losses.Loss) else loss
-
-    def per_example(y_true: Any, y_pred: Any) -> Any:
-        values = tf.convert_to_tensor(fn(y_true, y_pred))
-        if values.shape.rank and values.shape.rank > 1:
-            values = tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
-        return values
-
-    return per_example
 
 
 def _get_lr(optimizer: Any) -> float | None:

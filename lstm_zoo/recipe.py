@@ -140,6 +140,19 @@ class Recipe(abc.ABC):
             verbose=verbose,
         )
 
+    def batches(self, data: RecipeData, split: str, batch_size: int) -> Any | None:
+        """``split`` (``"train"``, ``"val"`` or ``"test"``) as the recipe's own ``tf.data``
+        pipeline of ``(x, y)`` or ``(x, y, sample_weight)`` batches of ``batch_size`` examples,
+        or None (the default) when the split is in-memory arrays any loop can batch itself.
+
+        Recipes whose data needs its own batching (bucketing by length, padding, ragged
+        inputs) override it; data-parallel training (:mod:`lstm_zoo.distributed`) calls it with
+        the per-worker batch size and shards the batches between workers.  The train
+        pipeline is shuffled with the load seed (identically in every process) and may
+        repeat; val and test pass once, in order.
+        """
+        return None
+
     # ---- evaluation -----------------------------------------------------------------------
     @abc.abstractmethod
     def evaluate(self, model: Any, data: RecipeData) -> dict[str, Any]:

@@ -345,6 +345,11 @@ class TranslationRecipe(Recipe):
         return model.fit(train, validation_data=val, epochs=config.epochs,
                          steps_per_epoch=steps, callbacks=extra + callbacks, verbose=verbose)
 
+    def batches(self, data: RecipeData, split: str, batch_size: int) -> Any:
+        """Padded id batches bucketed by length, ``((source_ids, target_in), target_out)``;
+        the ``"train"`` stream is shuffled and repeats."""
+        return data.extras["make_dataset"](split, batch_size)
+
     # ------------------------------------------------------------------------------ evaluation
     def evaluate(self, model: Any, data: RecipeData) -> dict[str, Any]:
         """Corpus BLEU (sacrebleu on detokenised output; 13a tokens, or characters for the

@@ -420,6 +420,13 @@ class MaskedSequenceLoss(keras.losses.Loss):
         self.label_smoothing = label_smoothing
 
     def call(self, y_true, y_pred):
+        total, count = self.sum_and_count(y_true, y_pred)
+        return total / tf.maximum(count, 1.0)
+
+    def sum_and_count(self, y_true, y_pred):
+        """The summed per-token loss over non-padding positions and their count (``call`` is
+        their ratio); data-parallel training adds both up over all workers, so its loss is
+        the exact mean over the global batch's tokens (:mod:`lstm_zoo.distributed_losses`)."""
         y_true = tf.cast(y_true, tf.int64)
         log_probs = tf.nn.log_softmax(tf.cast(y_pred, tf.float32))
         nll = -tf.gather(log_probs, y_true, batch_dims=2)
@@ -427,7 +434,7 @@ class MaskedSequenceLoss(keras.losses.Loss):
         eps = self.label_smoothing
         per_token = (1.0 - eps) * nll + eps * smooth
         mask = tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
-        return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        return tf.reduce_sum(per_token * mask), tf.reduce_sum(mask)
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
