@@ -140,8 +140,17 @@ def train_distributed(
             loss = combine(terms, sums, normalisers)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, model.trainable_variables),
+                                         model.trainable_variables) if g is not None]
+        # Keras clips each replica's gradient before its own all-reduce (sum); clipping must
+        # see the summed gradient, as one worker on the global batch would.  So: sum here,
+        # clip, and hand the optimizer (clipping off) 1/N of it, which its all-reduce sums
+        # back to the clipped total.
+        # (embedding gradients come as IndexedSlices: made dense, simple and small here)
+        summed = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, [tf.convert_to_tensor(g) for g, _ in pairs])
+        clipped = clip(summed)
+        optimizer.apply_gradients([(g / replicas, v) for g, (_, v) in zip(clipped, pairs)])
         return loss
 
     @tf.function
@@ -163,6 +172,7 @@ def train_distributed(
         return float(combine(terms, [(tf.constant(n), None) for n in numerators],
                              [None if c is None else tf.constant(c) for c in counts]))
 
+    clip = _take_over_clipping(optimizer)
     backup = my_dir / BACKUP_DIR
     state = _load_backup(model, backup)
     history: list[dict[str, float]] = state.get("history", [])
@@ -192,6 +202,7 @@ def train_distributed(
         if since_best >= config.patience:
             break
     seconds = time.perf_counter() - started
+    clip.restore()  # the saved optimizer keeps the recipe's settings
     if best_weights is not None:
         model.set_weights(best_weights)
 
@@ -325,6 +336,40 @@ def _slice(x: Any, start: int, stop: int) -> Any:
     if isinstance(x, dict):
         return {k: v[start:stop] for k, v in x.items()}
     return x[start:stop]
+
+
+class _Clipping:
+    """The optimizer's gradient clipping (clipnorm per tensor, global_clipnorm, or clipvalue,
+    as Keras applies them), applied by the training step to the all-reduced gradient."""
+
+    def __init__(self, optimizer: Any):
+        self.optimizer = optimizer
+        self.settings = {k: getattr(optimizer, k, None)
+                         for k in ("clipnorm", "global_clipnorm", "clipvalue")}
+
+    def __call__(self, grads: list[Any]) -> list[Any]:
+        import tensorflow as tf
+
+        clipnorm, global_clipnorm, clipvalue = self.settings.values()
+        if clipnorm and clipnorm > 0:
+            return [tf.clip_by_norm(g, clipnorm) for g in grads]
+        if global_clipnorm and global_clipnorm > 0:
+            return tf.clip_by_global_norm(grads, global_clipnorm)[0]
+        if clipvalue and clipvalue > 0:
+            return [tf.clip_by_value(g, -clipvalue, clipvalue) for g in grads]
+        return list(grads)
+
+    def restore(self) -> None:
+        for key, value in self.settings.items():
+            setattr(self.optimizer, key, value)
+
+
+def _take_over_clipping(optimizer: Any) -> _Clipping:
+    """Switch the optimizer's own clipping off (it would clip per replica) and return it."""
+    clipping = _Clipping(optimizer)
+    for key in clipping.settings:
+        setattr(optimizer, key, None)
+    return clipping
 
 
 def _get_lr(optimizer: Any) -> float | None:
