@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--paths",
         default="fused,generic",
-        help="comma-separated lstm_zoo paths to time (default fused,generic)",
+        help=(
+            "comma-separated lstm_zoo paths to time (default fused,generic); fused/N = the "
+            "fused path with N batch shards (fused_shards=N), fused+bf16 = bfloat16 in-loop "
+            "matmuls (fused_bf16_matmul), e.g. fused,fused/1,fused+bf16"
+        ),
     )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     p.add_argument("--dtype", default="float32", help="Keras dtype policy, e.g. mixed_bfloat16")
@@ -38,10 +42,10 @@ def _bench(args: argparse.Namespace) -> int:
     if args.repeats < 5:
         raise ValueError(f"--repeats must be at least 5 (a median of fewer is noise), got {args.repeats}.")
     paths = tuple(p for p in args.paths.split(",") if p)
-    bad = [p for p in paths if p not in ("fused", "generic")]
-    if bad:
-        raise ValueError(f"--paths takes CPU paths 'fused' and 'generic', got {bad}.")
-    from lstm_zoo.layers.benchmark import run
+    from lstm_zoo.layers.benchmark import parse_path_spec, run
+
+    for spec in paths:
+        parse_path_spec(spec)  # a clear error before minutes of warm-up
 
     run(
         batch=args.batch,

@@ -9,6 +9,7 @@ machine's practical GFLOP/s ceiling.  Never used in tests (timing is not a test)
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +34,21 @@ class Result:
         return statistics.median(self.cpu_times)
 
 
+_SPEC = re.compile(r"(?P<path>fused|generic)(?:/(?P<shards>[1-9][0-9]*))?(?P<bf16>\+bf16)?")
+
+
+def parse_path_spec(spec: str) -> tuple[str, int | None, bool]:
+    """``"fused"``, ``"generic"``, ``"fused/N"`` (N batch shards), ``"fused+bf16"``
+    (bfloat16 in-loop matmuls), ``"fused/N+bf16"`` -> (path, shards or None, bf16)."""
+    m = _SPEC.fullmatch(spec)
+    if m is None or (m["path"] == "generic" and (m["shards"] or m["bf16"])):
+        raise ValueError(
+            f"Unknown path spec {spec!r}: expected 'fused', 'fused/N' (N >= 1 batch shards), "
+            "'fused+bf16', 'fused/N+bf16' or 'generic'."
+        )
+    return m["path"], (int(m["shards"]) if m["shards"] else None), bool(m["bf16"])
+
+
 def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
     import keras
     import numpy as np
@@ -42,8 +58,11 @@ def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
 
     x = tf.constant(np.random.RandomState(0).randn(batch, steps, input_dim).astype("float32"))
     layers = {"keras.layers.LSTM": keras.layers.LSTM(units, dtype=dtype_policy)}
-    for path in paths:
-        layers[f"lstm_zoo {path}"] = LSTM(units, implementation=path, dtype=dtype_policy)
+    for spec in paths:
+        path, shards, bf16 = parse_path_spec(spec)
+        layer = LSTM(units, implementation=path, dtype=dtype_policy)
+        layer.fused_shards, layer.fused_bf16_matmul = shards, bf16
+        layers[f"lstm_zoo {spec}"] = layer
     contenders = {}
     for name, layer in layers.items():
         layer(x)
@@ -63,7 +82,30 @@ def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
             "inference": lambda f=infer: f().numpy(),
             "training": lambda f=train: [g.numpy() for g in f()],
         }
-    return contenders
+    return contenders, _deviations(layers, contenders)
+
+
+def _deviations(layers, contenders) -> dict[str, tuple[float, float]]:
+    """For each lstm_zoo layer given keras' weights: (max |output - keras output|, relative
+    L2 error of the weight gradients vs keras')."""
+    import numpy as np
+
+    reference = layers["keras.layers.LSTM"]
+    ref_out = contenders["keras.layers.LSTM"]["inference"]()
+    ref_grads = contenders["keras.layers.LSTM"]["training"]()
+    deviations = {}
+    for name, layer in layers.items():
+        if layer is reference:
+            continue
+        layer.set_weights(reference.get_weights())
+        out = contenders[name]["inference"]()
+        grads = contenders[name]["training"]()
+        rel = max(
+            float(np.linalg.norm(g - r) / max(np.linalg.norm(r), 1e-30))
+            for g, r in zip(grads, ref_grads)
+        )
+        deviations[name] = (float(np.max(np.abs(out.astype("float32") - ref_out))), rel)
+    return deviations
 
 
 def _torch_contender(batch, steps, input_dim, units, threads):
@@ -115,13 +157,20 @@ def run(
     threads: int | None = None,
     print_fn: Callable[[str], None] = print,
 ) -> list[Result]:
-    """Time every contender; print a table; return the results."""
+    """Time every contender; print a table; return the results.
+
+    ``paths``: lstm_zoo CPU paths to time (see ``parse_path_spec``): ``"fused"`` |
+    ``"generic"``; ``"fused/N"`` is the fused path with ``fused_shards=N`` (N batch slices run
+    as concurrent loops; plain ``"fused"`` uses the automatic choice); ``"+bf16"`` sets
+    ``fused_bf16_matmul``.  ``threads``: TF intra- and inter-op pool sizes
+    (and torch's), default TF's own choice.
+    """
     import tensorflow as tf
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    contenders = _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy)
+    contenders, deviations = _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy)
     if torch:
         contenders.update(_torch_contender(batch, steps, input_dim, units, threads))
     results = {(n, m): Result(n, m) for n in contenders for m in ("inference", "training")}
@@ -160,5 +209,10 @@ def run(
         "(ms/seq/s/GFLOP/s: wall clock; cpu ms: process CPU time, all threads - less sensitive "
         "to other processes' load, but blind to idle cores)"
     )
+    for name, (out_dev, grad_dev) in deviations.items():
+        print_fn(
+            f"{name}: max |output - keras| {out_dev:.1e}, weight-gradient relative error "
+            f"{grad_dev:.1e} (same weights)"
+        )
     print_fn(f"ceiling: 2048² float32 matmul {matmul_gflops():.1f} GFLOP/s")
     return list(results.values())

@@ -21,22 +21,38 @@ values and the output repeats the previous output (zeros if ``zero_output_for_ma
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
 
 
-def _forward(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=True):
+def _low_precision_matmul(dtype, matmul_dtype):
+    """``a·B`` in ``matmul_dtype`` (operands rounded to it; ``B`` cast once by the caller),
+    result back in ``dtype``; plain ``tf.matmul`` when ``matmul_dtype`` is None."""
+    if matmul_dtype is None:
+        return tf.matmul
+    return lambda a, b: tf.cast(tf.matmul(tf.cast(a, matmul_dtype), b), dtype)
+
+
+def _forward(
+    xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=True, matmul_dtype=None
+):
     """Time-major recurrence.  ``xw`` (T,B,4H) already holds x·W + b; ``mask`` (T,B,1) bool or None;
     ``zero_output_for_mask`` a scalar bool tensor.  ``mask`` None (static) compiles a program
     without any masking op.  ``store``: also return what the backward
-    pass needs (gate activations, states); ``sequence``: also return all outputs.  Returns
+    pass needs (gate activations, states); ``sequence``: also return all outputs.
+    ``matmul_dtype`` (e.g. ``"bfloat16"``): the per-step ``h·R`` in that precision, state and
+    gate math stay in ``xw.dtype``.  Returns
     (Y or None, last, h, c, gates, Hs, Cs) (the last three None unless ``store``)."""
     steps = tf.shape(xw)[0]
     xw_ta = tf.TensorArray(xw.dtype, size=steps).unstack(xw)
     mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
     dtype = xw.dtype
+    matmul = _low_precision_matmul(dtype, matmul_dtype)
+    R = R if matmul_dtype is None else tf.cast(R, matmul_dtype)
 
     def body(t, h, c, y, tas):
-        z = xw_ta.read(t) + tf.matmul(h, R)
+        z = xw_ta.read(t) + matmul(h, R)
         zi, zf, zg, zo = tf.split(z, 4, axis=1)
         i, f, g, o = tf.sigmoid(zi), tf.sigmoid(zf), tf.tanh(zg), tf.sigmoid(zo)
         c_new = f * c + i * g
@@ -69,8 +85,11 @@ def _forward(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=Tru
     return Y, y, h, c, gates, Hs, Cs
 
 
-def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask):
-    """Gradients of (Y, last, h_T, c_T) w.r.t. (xw, R, h0, c0), by hand, time-major."""
+def _backward(
+    dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask, matmul_dtype=None
+):
+    """Gradients of (Y, last, h_T, c_T) w.r.t. (xw, R, h0, c0), by hand, time-major.
+    ``matmul_dtype``: the per-step ``dz·Rᵀ`` in that precision (as the forward's ``h·R``)."""
     steps = tf.shape(gates)[0]
     h_prev_all = tf.concat([h0[None], Hs[:-1]], axis=0)
     c_prev_all = tf.concat([c0[None], Cs[:-1]], axis=0)
@@ -78,7 +97,8 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
     cp_ta = tf.TensorArray(gates.dtype, size=steps).unstack(c_prev_all)
     dY_ta = tf.TensorArray(gates.dtype, size=steps).unstack(dY)
     mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
-    R_t = tf.transpose(R)
+    R_t = tf.transpose(R if matmul_dtype is None else tf.cast(R, matmul_dtype))
+    matmul = _low_precision_matmul(gates.dtype, matmul_dtype)
 
     def body(k, dh, dc, dy_carry, dz_ta):
         t = steps - 1 - k
@@ -108,7 +128,7 @@ def _backward(dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for
             ],
             axis=1,
         )
-        dh_prev = dh_prev + tf.matmul(dz, R_t)
+        dh_prev = dh_prev + matmul(dz, R_t)
         dc_prev = dc_prev + dc_new * f
         return k + 1, dh_prev, dc_prev, dy_carry, dz_ta.write(t, dz)
 
@@ -128,7 +148,16 @@ _backward_xla = tf.function(_backward, jit_compile=True, autograph=False, reduce
 
 
 def fused_recurrence(
-    xw, R, h0, c0, mask=None, zero_output_for_mask=False, jit=True, training=True, sequence=True
+    xw,
+    R,
+    h0,
+    c0,
+    mask=None,
+    zero_output_for_mask=False,
+    jit=True,
+    training=True,
+    sequence=True,
+    matmul_dtype=None,
 ):
     """(Y, last, h_T, c_T) of the plain LSTM over time-major ``xw`` = x·W + b (Y is None
     unless ``sequence``).
@@ -137,6 +166,8 @@ def fused_recurrence(
     ``training=False`` runs a lighter forward that stores nothing for the backward pass; a
     gradient is still correct (the backward then recomputes the forward first).
     ``jit=False`` runs the same loops without XLA (used to check XLA changes nothing).
+    ``matmul_dtype="bfloat16"``: the in-loop matmuls (``h·R``, ``dz·Rᵀ``) in bfloat16, the
+    state, gates and everything else in ``xw.dtype`` (opt-in; not exact, see ``LSTM``).
     """
     fwd = _forward_xla if jit else _forward
     bwd = _backward_xla if jit else _backward
@@ -149,8 +180,9 @@ def fused_recurrence(
         # gradient (its TensorLists cannot cross the XLA boundary); ``grad`` below is used.
         xw, R, h0, c0 = (tf.stop_gradient(t) for t in (xw, R, h0, c0))
         Y, last, hT, cT, gates, Hs, Cs = fwd(
-            xw, R, h0, c0, mask, zero_output_for_mask, store=store, sequence=sequence
-        )
+            xw, R, h0, c0, mask, zero_output_for_mask, store=store, sequence=sequence,
+            matmul_dtype=matmul_dtype,
+        )  # fmt: skip
 
         def grad(*upstream):
             refs = ((Y,) if sequence else ()) + (last, hT, cT)
@@ -160,14 +192,57 @@ def fused_recurrence(
             dY, dlast, dhT, dcT = upstream
             saved = (gates, Hs, Cs)
             if not store:
-                saved = fwd(xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=False)[4:]
-            return bwd(dY, dlast, dhT, dcT, *saved, h0, c0, R, mask, zero_output_for_mask)
+                saved = fwd(
+                    xw, R, h0, c0, mask, zero_output_for_mask, store=True, sequence=False,
+                    matmul_dtype=matmul_dtype,
+                )[4:]  # fmt: skip
+            return bwd(
+                dY, dlast, dhT, dcT, *saved, h0, c0, R, mask, zero_output_for_mask, matmul_dtype
+            )
 
         outputs = ((Y,) if sequence else ()) + (last, hT, cT)
         return outputs, grad
 
     outputs = core(xw, R, h0, c0)
     return outputs if sequence else (None, *outputs)
+
+
+def _shard_sizes(batch, shards: int):
+    """Row counts of ``shards`` contiguous batch slices, as equal as possible (the first
+    ``batch % shards`` get one row more); ``batch`` may be a scalar tensor (zero-row slices
+    are fine)."""
+    base, extra = batch // shards, batch % shards
+    return [base + tf.cast(k < extra, base.dtype) if tf.is_tensor(base) else base + int(k < extra)
+            for k in range(shards)]  # fmt: skip
+
+
+def sharded_recurrence(
+    xw, R, h0, c0, mask, zero_output_for_mask, shards: int, **kwargs
+):
+    """``fused_recurrence`` over ``shards`` independent batch slices, results concatenated.
+
+    The rows of a batch never interact in an LSTM, so this is exact (same ops per row).  The
+    slices' loops (forward, and backward through each slice's custom gradient) are independent
+    ops in one graph, which TensorFlow's inter-op pool runs concurrently: on a 2-core CPU two
+    small-matmul loops keep both cores busier than one loop whose per-step ops are too small
+    to split well across threads.  ``dR`` is summed over slices by autodiff.
+    """
+    if shards <= 1:
+        return fused_recurrence(xw, R, h0, c0, mask, zero_output_for_mask, **kwargs)
+    batch = xw.shape[1] if xw.shape[1] is not None else tf.shape(xw)[1]
+    sizes = _shard_sizes(batch, shards)
+    pieces = zip(
+        tf.split(xw, sizes, axis=1),
+        tf.split(h0, sizes, axis=0),
+        tf.split(c0, sizes, axis=0),
+        [None] * shards if mask is None else tf.split(mask, sizes, axis=1),
+    )
+    results = [
+        fused_recurrence(x_k, R, h_k, c_k, m_k, zero_output_for_mask, **kwargs)
+        for x_k, h_k, c_k, m_k in pieces
+    ]
+    Y = None if results[0][0] is None else tf.concat([r[0] for r in results], axis=1)
+    return (Y, *(tf.concat([r[k] for r in results], axis=0) for k in (1, 2, 3)))
 
 
 def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
@@ -189,9 +264,14 @@ def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
     if cell.use_bias:
         xw = xw + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
     h0, c0 = (tf.cast(s, dtype) for s in initial_state)
-    Y, last, hT, cT = fused_recurrence(
-        xw, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), jit=layer_uses_xla(layer, training),
-        training=bool(training), sequence=layer.return_sequences,
+    shards, why = batch_shards(layer, x.shape[1])
+    layer.last_fused_shards = shards
+    if layer.last_implementation == "fused" and layer.last_implementation_reason is not None:
+        layer.last_implementation_reason += f"; {why}"
+    Y, last, hT, cT = sharded_recurrence(
+        xw, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), shards,
+        jit=layer_uses_xla(layer, training), training=bool(training),
+        sequence=layer.return_sequences, matmul_dtype=layer_matmul_dtype(layer, dtype),
     )  # fmt: skip
     outputs = tf.transpose(Y, (1, 0, 2)) if layer.return_sequences else last[:, None, :]
     return last, outputs, [hT, cT]
@@ -209,3 +289,52 @@ def layer_uses_xla(layer, training=True) -> bool:
     """
     choice = getattr(layer, "fused_jit", None)
     return bool(training) if choice is None else bool(choice)
+
+
+#: Fewest rows a batch shard gets when the batch size is known at trace time.
+MIN_SHARD_ROWS = 16
+#: Most shards ``auto`` uses (only 2 measured: the development machine has 2 cores).
+MAX_AUTO_SHARDS = 2
+
+
+def _usable_cores() -> int:
+    """CPU cores this process may run on, capped by TF's inter-op pool if one was set (loops
+    of different shards only run concurrently on different inter-op threads)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    inter_op = tf.config.threading.get_inter_op_parallelism_threads()
+    return min(cores, inter_op) if inter_op > 0 else cores
+
+
+def batch_shards(layer, batch: int | None) -> tuple[int, str]:
+    """How many batch slices the fused recurrence runs as concurrent loops, and why.
+
+    ``layer.fused_shards`` if set (an int >= 1; capped at a static batch size).  Otherwise
+    (auto): ``min(usable cores, MAX_AUTO_SHARDS)``, and with the batch size known at trace
+    time also at most ``batch // MIN_SHARD_ROWS`` (so batch 1 and small batches run one
+    loop).  With an unknown batch size, a batch smaller than the shard count leaves some
+    slices empty, which is correct and cheap.
+    """
+    choice = getattr(layer, "fused_shards", None)
+    if choice is not None:
+        if isinstance(choice, bool) or not isinstance(choice, int) or choice < 1:
+            raise ValueError(f"`fused_shards` must be None (auto) or an int >= 1, got {choice!r}.")
+        shards = choice if batch is None else max(1, min(choice, batch))
+        return shards, f"{shards} batch shard(s) (fused_shards={choice})"
+    cores = _usable_cores()
+    shards = min(cores, MAX_AUTO_SHARDS)
+    rule = f"auto: {cores} usable core(s)"
+    if batch is not None:
+        shards = max(1, min(shards, batch // MIN_SHARD_ROWS))
+        rule += f", batch {batch} (>= {MIN_SHARD_ROWS} rows per shard)"
+    return shards, f"{shards} batch shard(s) ({rule})"
+
+
+def layer_matmul_dtype(layer, dtype) -> str | None:
+    """``"bfloat16"`` when ``layer.fused_bf16_matmul`` is set and the layer computes in
+    float32 (the in-loop matmuls then run in bfloat16, state in float32), else None."""
+    if getattr(layer, "fused_bf16_matmul", False) and tf.as_dtype(dtype) == tf.float32:
+        return "bfloat16"
+    return None

@@ -58,6 +58,16 @@ class LSTM(keras.layers.RNN):
     Attribute ``fused_jit`` (not serialised; unset/None: XLA for training calls only): True or
     False forces the fused path's loops on/off XLA for every call, e.g. False before tracing a
     SavedModel for a TF Serving build without XLA:CPU JIT.  Same results either way.
+
+    Attribute ``fused_shards`` (not serialised; unset/None: automatic, see
+    ``fused.batch_shards``): the fused path splits the batch into this many slices whose
+    recurrences run as concurrent loops (exact: rows never interact).  After a fused call
+    ``last_fused_shards`` holds the number used and ``last_implementation_reason`` says why.
+
+    Attribute ``fused_bf16_matmul`` (not serialised; default False): opt-in speed for float32
+    layers on CPUs with fast bfloat16 (AVX512-BF16, AMX): the fused path's per-step matmuls
+    ``h·R`` (and ``dz·Rᵀ`` in the backward pass) round their operands to bfloat16; state, gates
+    and the input projection stay float32.  Not exact: outputs differ from float32 by ~1e-3.
     """
 
     def __init__(
@@ -149,6 +159,7 @@ class LSTM(keras.layers.RNN):
         self.implementation = implementation
         self.last_implementation: str | None = None
         self.last_implementation_reason: str | None = None
+        self.last_fused_shards: int | None = None
         if self.implementation == "cudnn" or (
             self.implementation == "auto"
             and select_implementation(self.dispatch_config(), "none", _gpu_available())[0]
