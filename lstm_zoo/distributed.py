@@ -8,11 +8,28 @@ convert a value (PerReplica...``, keras-team/keras#20585), so :func:`train_distr
 custom loop with ``strategy.run`` — measured to work on CPU (two processes, identical weights).
 
 The loop keeps the recipe's pieces: its data, model, optimizer settings (through
-``Recipe.compile``: Adam, clipnorm, learning rate), loss and ``TrainConfig`` (epochs, batch size
-per worker, steps per epoch, early stopping on the validation loss with the best weights
-restored, halving the learning rate on a plateau).  The validation loss is computed on every
-worker on the full validation split (identical weights, identical data), so every worker takes
-the same early-stopping decision without extra communication.
+``Recipe.compile``: Adam, clipnorm, learning rate), compiled loss and ``TrainConfig`` (epochs,
+batch size per worker, steps per epoch, early stopping on the validation loss with the best
+weights restored, halving the learning rate on a plateau).
+
+* Data (:mod:`lstm_zoo.distributed_input`): the recipe's own ``tf.data`` pipeline when it
+  implements :meth:`~lstm_zoo.recipe.Recipe.batches` (translation, speech), else in-memory
+  ``(x, y)`` or ``(x, y, sample_weight)`` splits (weather, finance, fraud).
+* Loss (:mod:`lstm_zoo.distributed_losses`): the model's compiled loss — every output's loss
+  times its ``loss_weights`` entry, sample weights applied per example — split into sums and
+  counts; the counts are all-reduced so each step's loss is the mean over the *global* batch
+  (examples, or tokens for a token-averaged loss), and the summed gradients of N workers are
+  the gradient of one worker on the global batch.
+* Clipping: Keras 3 clips each replica's gradient before summing them, which is not what one
+  worker on the global batch does; the loop sums the gradients itself, clips the sum with the
+  optimizer's settings (``clipnorm``/``global_clipnorm``/``clipvalue``) and gives the optimizer
+  (its own clipping switched off while training) 1/N of it per replica, which its all-reduce
+  adds back up.  Measured: two workers with batch 8 end with the weights of one worker with
+  batch 16 (``tests/tuning/test_distributed_recipes.py``).
+
+The validation loss (the same compiled loss, summed over the whole validation split and divided
+by its total count) is computed on every worker on the full split (identical weights, identical
+data), so every worker takes the same early-stopping decision without extra communication.
 
 Outputs: the chief (task ``chief``, or ``worker`` 0 when there is no chief) writes
 ``model.keras`` and ``metrics.json`` (test metrics of the saved model, evaluated outside the
@@ -96,6 +113,7 @@ def train_distributed(
     import numpy as np
     import tensorflow as tf
 
+    from lstm_zoo.distributed_input import training_input, unpack
     from lstm_zoo.distributed_losses import combine, compiled_loss_terms, loss_sums
     from lstm_zoo.training import resolve_recipe, split_hparams, versions
 
@@ -116,7 +134,7 @@ def train_distributed(
     loaded = recipe.load(data, seed=seed, **options)
     replicas = strategy.num_replicas_in_sync
     global_batch = config.batch_size * replicas
-    inputs_kind, iterator, steps, val_batches = _training_input(
+    inputs_kind, iterator, steps, val_batches = training_input(
         recipe, loaded, strategy, config, global_batch, seed)
 
     with strategy.scope():
@@ -124,11 +142,11 @@ def train_distributed(
         recipe.compile(model, config)
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
-        x0, y0, w0 = _unpack(next(iter(val_batches())))
+        x0, y0, w0 = unpack(next(iter(val_batches())))
         terms = compiled_loss_terms(model, y0, model(x0, training=False), w0)
 
     def step_fn(batch: Any) -> Any:
-        inputs, targets, weights = _unpack(batch)
+        inputs, targets, weights = unpack(batch)
         with tf.GradientTape() as tape:
             predictions = model(inputs, training=True)
             sums = loss_sums(terms, targets, predictions, weights)
@@ -164,7 +182,7 @@ def train_distributed(
         numerators = [0.0] * len(terms)
         counts: list[Any] = [0.0] * len(terms)
         for batch in val_batches():
-            xb, yb, wb = _unpack(batch)
+            xb, yb, wb = unpack(batch)
             sums = loss_sums(terms, yb, model(xb, training=False), wb)
             for k, (numerator, count) in enumerate(sums):
                 numerators[k] += float(numerator)
@@ -229,113 +247,6 @@ def train_distributed(
         record["test"] = recipe.evaluate(load_model(my_dir / "model.keras"), loaded)
         atomic_write_json(my_dir / "metrics.json", record)
     return record
-
-
-def _training_input(recipe: Any, loaded: Any, strategy: Any, config: Any, global_batch: int,
-                    seed: int) -> tuple[str, Any, int, Any]:
-    """(kind, distributed iterator over training batches, steps per epoch, a function
-    returning a fresh iterable of validation batches).
-
-    A recipe whose :meth:`~lstm_zoo.recipe.Recipe.batches` returns a ``tf.data.Dataset`` (its
-    own pipeline: bucketing, padding ...) is read through
-    ``strategy.distribute_datasets_from_function``: every worker builds the pipeline with the
-    per-worker batch size, repeats it and keeps every N-th batch (``shard``; the pipelines are
-    seeded identically, so the workers read disjoint batches).  In-memory ``(x, y)`` or
-    ``(x, y, sample_weight)`` splits are shuffled, batched by the global batch and split
-    between workers by ``experimental_distribute_dataset`` (auto-shard policy DATA).
-    """
-    import tensorflow as tf
-
-    if recipe.batches(loaded, "train", config.batch_size) is not None:
-        n_train = _num_examples(loaded, "train")
-        if config.steps_per_epoch:
-            steps = config.steps_per_epoch
-        elif n_train:
-            steps = max(1, -(-n_train // global_batch))  # one pass over the training split
-        else:
-            raise DistributedConfigError(
-                f"cannot tell how many training examples recipe {recipe.name!r} has (its train "
-                "split is no tuple and its data info has no n_train); pass "
-                "--hparam steps_per_epoch=N")
-
-        def dataset_fn(context: Any) -> Any:
-            per_replica = context.get_per_replica_batch_size(global_batch)
-            dataset = recipe.batches(loaded, "train", per_replica).repeat()
-            return dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
-
-        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
-        return ("recipe tf.data pipeline", iterator, steps,
-                lambda: recipe.batches(loaded, "val", config.batch_size))
-
-    train = _arrays(loaded.train, "train")
-    val = _arrays(loaded.val, "validation")
-    n_train = len(_first_array(train[1]))
-    steps = max(1, n_train // global_batch)
-    if config.steps_per_epoch:
-        steps = min(steps, config.steps_per_epoch)
-    dataset = tf.data.Dataset.from_tensor_slices(train).shuffle(n_train, seed=seed)
-    dataset = dataset.repeat().batch(global_batch, drop_remainder=True)
-    ds_options = tf.data.Options()
-    ds_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    iterator = iter(strategy.experimental_distribute_dataset(dataset.with_options(ds_options)))
-    n_val = len(_first_array(val[1]))
-
-    def val_batches() -> Any:
-        for start in range(0, n_val, 256):
-            yield tuple(_slice(part, start, start + 256) for part in val)
-
-    kind = "in-memory arrays" + (" with sample weights" if len(train) == 3 else "")
-    return kind, iterator, steps, val_batches
-
-
-def _arrays(split: Any, what: str) -> tuple[Any, ...]:
-    """An in-memory split as ``(x, y)`` or ``(x, y, sample_weight)``; anything else is a clear
-    error (a recipe with another kind of split implements ``Recipe.batches``)."""
-    if hasattr(split, "element_spec"):
-        raise DistributedConfigError(
-            f"this recipe's {what} split is a tf.data.Dataset whose batch size --distributed "
-            "cannot set; the recipe must implement Recipe.batches(data, split, batch_size) "
-            "returning its pipeline for a given batch size (see docs/distributed.md)")
-    if not isinstance(split, tuple) or len(split) not in (2, 3):
-        kind = f"a {len(split)}-tuple" if isinstance(split, tuple) else f"a {type(split).__name__}"
-        raise DistributedConfigError(
-            f"--distributed trains from in-memory (x, y) or (x, y, sample_weight) arrays, or "
-            f"from the recipe's Recipe.batches() pipeline; this recipe's {what} split is {kind} "
-            "and the recipe has no batches() (see docs/distributed.md)")
-    return split
-
-
-def _first_array(value: Any) -> Any:
-    """The first array of a target structure (an array, a dict or tuple of arrays, a list)."""
-    if isinstance(value, dict):
-        return next(iter(value.values()))
-    return value[0] if isinstance(value, tuple) else value
-
-
-def _num_examples(loaded: Any, split: str) -> int | None:
-    """Examples in ``split``: the length of an in-memory split, else ``info["n_<split>"]``."""
-    value = getattr(loaded, split)
-    if isinstance(value, tuple) and len(value) in (2, 3):
-        return len(_first_array(value[1]))
-    count = loaded.info.get(f"n_{split}")
-    return int(count) if count else None
-
-
-def _unpack(batch: Any) -> tuple[Any, Any, Any]:
-    """``(x, y, sample_weight or None)`` of one batch (Keras's ``unpack_x_y_sample_weight``)."""
-    if isinstance(batch, tuple) and len(batch) == 3:
-        return batch
-    if isinstance(batch, tuple) and len(batch) == 2:
-        return batch[0], batch[1], None
-    raise DistributedConfigError(
-        f"a training batch must be (x, y) or (x, y, sample_weight), got {type(batch).__name__}"
-        + (f" of {len(batch)}" if isinstance(batch, tuple) else ""))
-
-
-def _slice(x: Any, start: int, stop: int) -> Any:
-    if isinstance(x, dict):
-        return {k: v[start:stop] for k, v in x.items()}
-    return x[start:stop]
 
 
 class _Clipping:

@@ -19,6 +19,13 @@ optimizer sums the replicas' gradients, so N workers compute exactly the gradien
 compiled loss on the global batch (all replicas' examples together), even when replicas hold
 different numbers of examples or tokens.
 
+Outputs of shape ``[B]`` (finance's, fraud's): Keras's function losses (``"mse"``,
+``"binary_crossentropy"`` ...) average the last axis, which is then the batch axis, so they
+return one value per batch, and Keras applies sample weights to that value as ``mean(loss) *
+mean(weights)``.  Such terms are computed on ``[B, 1]`` instead (checked on the first batch to
+give the same unweighted mean): one value per example, each with its own sample weight — what
+Keras computes for ``[B, 1]`` outputs, and what the weights mean.
+
 A loss that averages inside ``call`` (returns a scalar) cannot be split that way unless it
 offers ``sum_and_count(y_true, y_pred) -> (sum, count)`` with ``call == sum / max(count, 1)``
 (:class:`lstm_zoo.models.seq2seq.MaskedSequenceLoss` does: the token-mean cross-entropy becomes

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_zoo.distributed import DistributedConfigError, _arrays, _unpack
+from lstm_zoo.distributed import DistributedConfigError
+from lstm_zoo.distributed_input import _arrays, unpack
 from lstm_zoo.distributed_losses import LossTerm, compiled_loss_terms, loss_sums
 
 
@@ -16,7 +17,7 @@ def test_in_memory_splits_with_and_without_sample_weights_are_accepted():
     x, y, w = np.zeros((4, 3)), np.zeros(4), np.ones(4)
     assert _arrays((x, y), "train")[0] is x
     assert _arrays((x, y, w), "train")[2] is w
-    assert _unpack((x, y))[2] is None and _unpack((x, y, w))[2] is w
+    assert unpack((x, y))[2] is None and unpack((x, y, w))[2] is w
 
 
 def test_unknown_split_kinds_are_refused():
@@ -29,7 +30,7 @@ def test_unknown_split_kinds_are_refused():
     with pytest.raises(DistributedConfigError, match="split is a list"):
         _arrays([np.zeros(3)], "validation")
     with pytest.raises(DistributedConfigError, match="got dict"):
-        _unpack({"x": 1})
+        unpack({"x": 1})
 
 
 def test_losses_that_cannot_be_split_are_refused():
@@ -57,3 +58,21 @@ def test_targets_must_match_the_outputs_the_loss_reads():
     terms = compiled_loss_terms(model, y, model(x))
     with pytest.raises(DistributedConfigError, match=r"targets\['b'\]"):
         loss_sums(terms, {"a": y["a"]}, model(x))
+
+
+def test_a_loss_averaging_inside_call_is_warned_about_and_kept_as_one_value():
+    import tensorflow as tf
+
+    class BatchMeanLoss(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return tf.reduce_mean(tf.abs(y_true - y_pred))
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    model.compile(loss=BatchMeanLoss(name="batch_mean"))
+    x = np.arange(8, dtype="float32").reshape(4, 2)
+    y = np.ones((4, 3), "float32")
+    terms = compiled_loss_terms(model, y, model(x))
+    with pytest.warns(UserWarning, match="batch_mean.*one value per batch"):
+        (numerator, count), = loss_sums(terms, y, model(x))
+    assert float(count) == 1.0  # one value: the replicas' batch means are averaged
+    assert float(numerator) == pytest.approx(float(model.compute_loss(x, y, model(x))))

@@ -14,14 +14,18 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent / "tiny_distributed_recipe.py"
 
 
-def _run(procs, helpers, workers: int, args: list[str], name: str) -> None:
+def _start(procs, helpers, workers: int, args: list[str], name: str) -> list[str]:
     ports = [helpers.free_port() for _ in range(workers)]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     for index in range(workers):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.start(f"{name}{index}", args, {"TF_CONFIG": tf_config}, script=SCRIPT)
-    for index in range(workers):
-        assert procs.wait(f"{name}{index}", 240) == 0, procs.log(f"{name}{index}")
+    return [f"{name}{index}" for index in range(workers)]
+
+
+def _wait(procs, names: list[str]) -> None:
+    for name in names:
+        assert procs.wait(name, 240) == 0, procs.log(name)
 
 
 def _weights(path: Path) -> list[np.ndarray]:
@@ -34,10 +38,10 @@ def _weights(path: Path) -> list[np.ndarray]:
 def test_two_outputs_and_sample_weights_match_one_worker_on_the_global_batch(procs, tmp_path,
                                                                              helpers):
     common = ["train", "tiny-multi", "--distributed", "--epochs", "2", "--seed", "5"]
-    _run(procs, helpers, 2, [*common, "--out", str(tmp_path / "two"), "--batch-size", "8"],
-         "two")
-    _run(procs, helpers, 1, [*common, "--out", str(tmp_path / "one"), "--batch-size", "16"],
-         "one")
+    _wait(procs, _start(procs, helpers, 2, [*common, "--out", str(tmp_path / "two"),
+                                            "--batch-size", "8"], "two")
+          + _start(procs, helpers, 1, [*common, "--out", str(tmp_path / "one"),
+                                       "--batch-size", "16"], "one"))
 
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     dist = metrics["distributed"]
@@ -67,12 +71,13 @@ def test_two_outputs_and_sample_weights_match_one_worker_on_the_global_batch(pro
 @pytest.mark.slow
 def test_translation_tf_data_recipe_trains_on_two_workers(procs, tmp_path, helpers):
     out = tmp_path / "translation"
-    _run(procs, helpers, 2, ["train", "translation", "--distributed", "--out", str(out),
+    names = _start(procs, helpers, 2, ["train", "translation", "--distributed", "--out", str(out),
                              "--epochs", "2", "--batch-size", "8", "--limit", "48",
                              "--eval-limit", "6", "--beam-size", "1", "--val-bleu-sentences",
                              "0", "--hparam", "steps_per_epoch=2", "--hparam", "units=16",
                              "--hparam", "embedding_dim=8", "--hparam", "attention_units=16"],
          "worker")
+    _wait(procs, names)
     metrics = json.loads((out / "metrics.json").read_text())
     dist = metrics["distributed"]
     assert dist["input"] == "recipe tf.data pipeline" and dist["steps_per_epoch"] == 2
