@@ -28,13 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="fused,generic",
         help=(
             "comma-separated lstm_zoo paths to time (default fused,generic); fused/N = the "
-            "fused path with N batch shards (fused_shards=N), fused+bf16 = bfloat16 in-loop "
-            "matmuls (fused_bf16_matmul), e.g. fused,fused/1,fused+bf16"
+            "fused path with N batch shards (fused_shards=N); flags +bf16 (bfloat16 in-loop "
+            "matmuls), +xla / +noxla (fused_jit), e.g. fused,fused/1,fused+bf16+noxla"
         ),
     )
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if importable")
     p.add_argument("--dtype", default="float32", help="Keras dtype policy, e.g. mixed_bfloat16")
     p.add_argument("--threads", type=int, default=None, help="TF/torch thread-pool sizes")
+    p.add_argument("--intra-threads", type=int, default=None, help="TF intra-op pool size only")
+    p.add_argument("--inter-threads", type=int, default=None, help="TF inter-op pool size only")
     p.set_defaults(handler=_bench)
 
 
@@ -58,5 +60,7 @@ def _bench(args: argparse.Namespace) -> int:
         torch=not args.no_torch,
         dtype_policy=args.dtype,
         threads=args.threads,
+        intra_threads=args.intra_threads,
+        inter_threads=args.inter_threads,
     )
     return 0

@@ -34,19 +34,33 @@ class Result:
         return statistics.median(self.cpu_times)
 
 
-_SPEC = re.compile(r"(?P<path>fused|generic)(?:/(?P<shards>[1-9][0-9]*))?(?P<bf16>\+bf16)?")
+_SPEC = re.compile(r"(?P<path>fused|generic)(?:/(?P<shards>[1-9][0-9]*))?(?P<flags>(?:\+\w+)*)")
+_FLAGS = {"bf16": ("fused_bf16_matmul", True), "xla": ("fused_jit", True), "noxla": ("fused_jit", False)}
 
 
-def parse_path_spec(spec: str) -> tuple[str, int | None, bool]:
-    """``"fused"``, ``"generic"``, ``"fused/N"`` (N batch shards), ``"fused+bf16"``
-    (bfloat16 in-loop matmuls), ``"fused/N+bf16"`` -> (path, shards or None, bf16)."""
+def parse_path_spec(spec: str) -> tuple[str, dict]:
+    """A contender spec -> (path, layer attributes to set).
+
+    ``"fused"`` | ``"generic"``; the fused path takes ``/N`` (``fused_shards=N`` batch
+    shards) and flags ``+bf16`` (``fused_bf16_matmul``), ``+xla`` / ``+noxla`` (``fused_jit``
+    True/False for every call), e.g. ``"fused/1+bf16+noxla"``.
+    """
     m = _SPEC.fullmatch(spec)
-    if m is None or (m["path"] == "generic" and (m["shards"] or m["bf16"])):
+    flags = [f for f in (m["flags"] if m else "").split("+") if f]
+    if (
+        m is None
+        or any(f not in _FLAGS for f in flags)
+        or len({_FLAGS[f][0] for f in flags}) < len(flags)
+        or (m["path"] == "generic" and (m["shards"] or flags))
+    ):
         raise ValueError(
-            f"Unknown path spec {spec!r}: expected 'fused', 'fused/N' (N >= 1 batch shards), "
-            "'fused+bf16', 'fused/N+bf16' or 'generic'."
+            f"Unknown path spec {spec!r}: expected 'generic' or 'fused' with an optional '/N' "
+            "(N >= 1 batch shards) and flags '+bf16', '+xla' or '+noxla', e.g. 'fused/1+bf16'."
         )
-    return m["path"], (int(m["shards"]) if m["shards"] else None), bool(m["bf16"])
+    attributes = dict(_FLAGS[f] for f in flags)
+    if m["shards"]:
+        attributes["fused_shards"] = int(m["shards"])
+    return m["path"], attributes
 
 
 def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
@@ -59,9 +73,10 @@ def _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy):
     x = tf.constant(np.random.RandomState(0).randn(batch, steps, input_dim).astype("float32"))
     layers = {"keras.layers.LSTM": keras.layers.LSTM(units, dtype=dtype_policy)}
     for spec in paths:
-        path, shards, bf16 = parse_path_spec(spec)
+        path, attributes = parse_path_spec(spec)
         layer = LSTM(units, implementation=path, dtype=dtype_policy)
-        layer.fused_shards, layer.fused_bf16_matmul = shards, bf16
+        for key, value in attributes.items():
+            setattr(layer, key, value)
         layers[f"lstm_zoo {spec}"] = layer
     contenders = {}
     for name, layer in layers.items():
@@ -155,6 +170,8 @@ def run(
     torch: bool = True,
     dtype_policy: str = "float32",
     threads: int | None = None,
+    intra_threads: int | None = None,
+    inter_threads: int | None = None,
     print_fn: Callable[[str], None] = print,
 ) -> list[Result]:
     """Time every contender; print a table; return the results.
@@ -162,14 +179,18 @@ def run(
     ``paths``: lstm_zoo CPU paths to time (see ``parse_path_spec``): ``"fused"`` |
     ``"generic"``; ``"fused/N"`` is the fused path with ``fused_shards=N`` (N batch slices run
     as concurrent loops; plain ``"fused"`` uses the automatic choice); ``"+bf16"`` sets
-    ``fused_bf16_matmul``.  ``threads``: TF intra- and inter-op pool sizes
-    (and torch's), default TF's own choice.
+    ``fused_bf16_matmul``, ``"+xla"``/``"+noxla"`` ``fused_jit``.  ``threads``: TF intra- and inter-op pool sizes
+    (and torch's), default TF's own choice; ``intra_threads`` / ``inter_threads`` override
+    one TF pool each.
     """
     import tensorflow as tf
 
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    intra_threads = intra_threads or threads
+    inter_threads = inter_threads or threads
+    if intra_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_threads)
+    if inter_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_threads)
     contenders, deviations = _tf_contenders(batch, steps, input_dim, units, paths, dtype_policy)
     if torch:
         contenders.update(_torch_contender(batch, steps, input_dim, units, threads))
@@ -189,7 +210,9 @@ def run(
     flops_fwd = 2 * 4 * units * (input_dim + units) * batch * steps
     print_fn(
         f"LSTM B={batch} T={steps} I={input_dim} H={units} {dtype_policy}, "
-        f"median of {repeats} interleaved runs (after {warmup} warm-up)"
+        f"median of {repeats} interleaved runs (after {warmup} warm-up), TF threads intra-op "
+        f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}, inter-op "
+        f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'}"
     )
     print_fn(
         f"{'contender':<30} {'mode':<10} {'ms':>8} {'seq/s':>7} {'GFLOP/s':>8} {'vs keras':>8}"

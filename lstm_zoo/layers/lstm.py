@@ -65,9 +65,11 @@ class LSTM(keras.layers.RNN):
     ``last_fused_shards`` holds the number used and ``last_implementation_reason`` says why.
 
     Attribute ``fused_bf16_matmul`` (not serialised; default False): opt-in speed for float32
-    layers on CPUs with fast bfloat16 (AVX512-BF16, AMX): the fused path's per-step matmuls
-    ``h·R`` (and ``dz·Rᵀ`` in the backward pass) round their operands to bfloat16; state, gates
-    and the input projection stay float32.  Not exact: outputs differ from float32 by ~1e-3.
+    layers on CPUs with fast bfloat16 (AVX512-BF16, AMX): every matmul of the fused path
+    (input projection, per-step ``h·R``, and in the backward pass ``dz·Rᵀ`` and the weight
+    gradients) rounds its operands and result to bfloat16; state, gate math and sums stay
+    float32, and the recurrence runs without XLA unless ``fused_jit`` says otherwise.  Not
+    exact: see the README for the measured deviation and speed.
     """
 
     def __init__(

@@ -111,6 +111,7 @@ def test_bf16_matmul_is_close_but_not_exact(rng):
     ours.fused_bf16_matmul = True
     assert fused.layer_matmul_dtype(ours, "float32") == "bfloat16"
     assert fused.layer_matmul_dtype(ours, "bfloat16") is None  # already low precision
+    assert not fused.layer_uses_xla(ours, training=True)  # bf16: no XLA unless asked
     ref_outs, ref_grads = _outputs_and_grads(ref, x)
     for jit in (True, False):
         ours.fused_jit = jit
@@ -122,10 +123,15 @@ def test_bf16_matmul_is_close_but_not_exact(rng):
 
 
 def test_benchmark_path_specs():
-    assert parse_path_spec("fused") == ("fused", None, False)
-    assert parse_path_spec("fused/2") == ("fused", 2, False)
-    assert parse_path_spec("fused/1+bf16") == ("fused", 1, True)
-    assert parse_path_spec("generic") == ("generic", None, False)
-    for bad in ("fused/0", "generic/2", "generic+bf16", "cudnn", "fused+fp16"):
+    assert parse_path_spec("fused") == ("fused", {})
+    assert parse_path_spec("fused/2") == ("fused", {"fused_shards": 2})
+    assert parse_path_spec("fused/1+bf16+noxla") == (
+        "fused",
+        {"fused_shards": 1, "fused_bf16_matmul": True, "fused_jit": False},
+    )
+    assert parse_path_spec("fused+xla") == ("fused", {"fused_jit": True})
+    assert parse_path_spec("generic") == ("generic", {})
+    bad_specs = ("fused/0", "generic/2", "generic+bf16", "cudnn", "fused+fp16", "fused+xla+noxla")
+    for bad in bad_specs:
         with pytest.raises(ValueError, match="path spec"):
             parse_path_spec(bad)
