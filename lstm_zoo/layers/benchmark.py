@@ -144,6 +144,13 @@ def _torch_contender(batch, steps, input_dim, units, threads):
     return {f"torch {torch.__version__} nn.LSTM": {"inference": infer, "training": train}}
 
 
+def _round_range(base_times: list[float], times: list[float]) -> str:
+    """'lo-hi' of the per-round wall-clock ratios keras/contender (rounds are interleaved, so
+    each ratio compares runs made under about the same machine load)."""
+    ratios = [b / t for b, t in zip(base_times, times)]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of a float32 n×n·n×n matmul in TensorFlow (median of ``repeats``)."""
     import tensorflow as tf
@@ -216,7 +223,7 @@ def run(
     )
     print_fn(
         f"{'contender':<30} {'mode':<10} {'ms':>8} {'seq/s':>7} {'GFLOP/s':>8} {'vs keras':>8}"
-        f" {'cpu ms':>8} {'cpu vs keras':>12}"
+        f" {'cpu ms':>8} {'cpu vs keras':>12} {'per-round range':>16}"
     )
     for mode in ("inference", "training"):
         base = results[("keras.layers.LSTM", mode)]
@@ -226,11 +233,13 @@ def run(
             print_fn(
                 f"{name:<30} {mode:<10} {1e3 * r.median:8.1f} {batch / r.median:7.0f} "
                 f"{flops / r.median / 1e9:8.1f} {base.median / r.median:7.2f}x "
-                f"{1e3 * r.cpu_median:8.1f} {base.cpu_median / r.cpu_median:11.2f}x"
+                f"{1e3 * r.cpu_median:8.1f} {base.cpu_median / r.cpu_median:11.2f}x "
+                f"{_round_range(base.times, r.times):>16}"
             )
     print_fn(
         "(ms/seq/s/GFLOP/s: wall clock; cpu ms: process CPU time, all threads - less sensitive "
-        "to other processes' load, but blind to idle cores)"
+        "to other processes' load, but blind to idle cores; per-round range: lowest and highest "
+        "wall-clock ratio to keras over the interleaved rounds)"
     )
     for name, (out_dev, grad_dev) in deviations.items():
         print_fn(
