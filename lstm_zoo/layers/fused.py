@@ -226,30 +226,41 @@ def _shard_sizes(batch, shards: int):
 
 
 def sharded_recurrence(
-    xw, R, h0, c0, mask, zero_output_for_mask, shards: int, **kwargs
-):
-    """``fused_recurrence`` over ``shards`` independent batch slices, results concatenated.
+    x, kernel, bias, R, h0, c0, mask, zero_output_for_mask, shards: int, matmul_dtype=None,
+    **kwargs,
+):  # fmt: skip
+    """(Y, last, h_T, c_T) of the plain LSTM over time-major inputs ``x`` (T,B,I): the input
+    projection ``x·W + b`` (``bias`` may be None) and ``fused_recurrence`` run on ``shards``
+    independent batch slices, results concatenated.
 
     The rows of a batch never interact in an LSTM, so this is exact (same ops per row).  The
     slices' loops (forward, and backward through each slice's custom gradient) are independent
     ops in one graph, which TensorFlow's inter-op pool runs concurrently: on a 2-core CPU two
-    small-matmul loops keep both cores busier than one loop whose per-step ops are too small
-    to split well across threads.  ``dR`` is summed over slices by autodiff.
+    small-matmul loops can keep both cores busy where one loop's per-step ops are too small to
+    split well across threads.  Each slice projects its own rows, so the large (T,B,4H)
+    projection is never copied to be split; ``dW``, ``db`` and ``dR`` are summed over slices
+    by autodiff.
     """
+
+    def one_slice(x, h0, c0, mask):
+        xw = _tensordot(x, kernel, [[2], [0]], matmul_dtype)
+        if bias is not None:
+            xw = xw + bias
+        return fused_recurrence(
+            xw, R, h0, c0, mask, zero_output_for_mask, matmul_dtype=matmul_dtype, **kwargs
+        )
+
     if shards <= 1:
-        return fused_recurrence(xw, R, h0, c0, mask, zero_output_for_mask, **kwargs)
-    batch = xw.shape[1] if xw.shape[1] is not None else tf.shape(xw)[1]
+        return one_slice(x, h0, c0, mask)
+    batch = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
     sizes = _shard_sizes(batch, shards)
     pieces = zip(
-        tf.split(xw, sizes, axis=1),
+        tf.split(x, sizes, axis=1),
         tf.split(h0, sizes, axis=0),
         tf.split(c0, sizes, axis=0),
         [None] * shards if mask is None else tf.split(mask, sizes, axis=1),
     )
-    results = [
-        fused_recurrence(x_k, R, h_k, c_k, m_k, zero_output_for_mask, **kwargs)
-        for x_k, h_k, c_k, m_k in pieces
-    ]
+    results = [one_slice(*piece) for piece in pieces]
     Y = None if results[0][0] is None else tf.concat([r[0] for r in results], axis=1)
     return (Y, *(tf.concat([r[k] for r in results], axis=0) for k in (1, 2, 3)))
 
@@ -269,19 +280,16 @@ def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
     if layer.go_backwards:
         x = tf.reverse(x, [0])
         mask = None if mask is None else tf.reverse(mask, [0])
-    matmul_dtype = layer_matmul_dtype(layer, dtype)
-    xw = _tensordot(x, kernel, [[2], [0]], matmul_dtype)
-    if cell.use_bias:
-        xw = xw + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
+    bias = tf.cast(tf.convert_to_tensor(cell.bias), dtype) if cell.use_bias else None
     h0, c0 = (tf.cast(s, dtype) for s in initial_state)
     shards, why = batch_shards(layer, x.shape[1])
     layer.last_fused_shards = shards
     if layer.last_implementation == "fused" and layer.last_implementation_reason is not None:
         layer.last_implementation_reason += f"; {why}"
     Y, last, hT, cT = sharded_recurrence(
-        xw, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), shards,
-        jit=layer_uses_xla(layer, training), training=bool(training),
-        sequence=layer.return_sequences, matmul_dtype=matmul_dtype,
+        x, kernel, bias, recurrent, h0, c0, mask, bool(layer.zero_output_for_mask), shards,
+        matmul_dtype=layer_matmul_dtype(layer, dtype), jit=layer_uses_xla(layer, training),
+        training=bool(training), sequence=layer.return_sequences,
     )  # fmt: skip
     outputs = tf.transpose(Y, (1, 0, 2)) if layer.return_sequences else last[:, None, :]
     return last, outputs, [hT, cT]
