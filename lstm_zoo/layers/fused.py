@@ -89,13 +89,14 @@ def _backward(
     dY, dlast, dh, dc, gates, Hs, Cs, h0, c0, R, mask, zero_output_for_mask, matmul_dtype=None
 ):
     """Gradients of (Y, last, h_T, c_T) w.r.t. (xw, R, h0, c0), by hand, time-major.
+    ``dY`` None: the outputs Y were not returned (only ``last``), no zero tensor is read.
     ``matmul_dtype``: the per-step ``dz·Rᵀ`` in that precision (as the forward's ``h·R``)."""
     steps = tf.shape(gates)[0]
     h_prev_all = tf.concat([h0[None], Hs[:-1]], axis=0)
     c_prev_all = tf.concat([c0[None], Cs[:-1]], axis=0)
     gates_ta = tf.TensorArray(gates.dtype, size=steps).unstack(gates)
     cp_ta = tf.TensorArray(gates.dtype, size=steps).unstack(c_prev_all)
-    dY_ta = tf.TensorArray(gates.dtype, size=steps).unstack(dY)
+    dY_ta = None if dY is None else tf.TensorArray(gates.dtype, size=steps).unstack(dY)
     mask_ta = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
     R_t = tf.transpose(R if matmul_dtype is None else tf.cast(R, matmul_dtype))
     matmul = _low_precision_matmul(gates.dtype, matmul_dtype)
@@ -104,7 +105,7 @@ def _backward(
         t = steps - 1 - k
         i, f, g, o = tf.split(gates_ta.read(t), 4, axis=1)
         c_prev = cp_ta.read(t)
-        gy = dY_ta.read(t) + dy_carry  # total gradient reaching the output y_t
+        gy = dy_carry if dY_ta is None else dY_ta.read(t) + dy_carry  # total gradient at y_t
         if mask_ta is None:
             dh_new, dc_new, dh_prev, dc_prev = gy + dh, dc, 0.0, 0.0
             dy_carry = tf.zeros_like(gy)
@@ -197,7 +198,7 @@ def fused_recurrence(
             refs = ((Y,) if sequence else ()) + (last, hT, cT)
             upstream = [tf.zeros_like(r) if d is None else d for d, r in zip(upstream, refs)]
             if not sequence:
-                upstream.insert(0, tf.zeros(tf.concat([tf.shape(xw)[:2], tf.shape(h0)[1:]], 0), xw.dtype))
+                upstream.insert(0, None)
             dY, dlast, dhT, dcT = upstream
             saved = (gates, Hs, Cs)
             if not store:
@@ -282,7 +283,7 @@ def fused_inner_loop(layer, sequences, initial_state, mask, training=False):
         mask = None if mask is None else tf.reverse(mask, [0])
     bias = tf.cast(tf.convert_to_tensor(cell.bias), dtype) if cell.use_bias else None
     h0, c0 = (tf.cast(s, dtype) for s in initial_state)
-    shards, why = batch_shards(layer, x.shape[1])
+    shards, why = batch_shards(layer, x.shape[1], bool(training))
     layer.last_fused_shards = shards
     if layer.last_implementation == "fused" and layer.last_implementation_reason is not None:
         layer.last_implementation_reason += f"; {why}"
@@ -330,14 +331,16 @@ def _usable_cores() -> int:
     return min(cores, inter_op) if inter_op > 0 else cores
 
 
-def batch_shards(layer, batch: int | None) -> tuple[int, str]:
+def batch_shards(layer, batch: int | None, training: bool = True) -> tuple[int, str]:
     """How many batch slices the fused recurrence runs as concurrent loops, and why.
 
     ``layer.fused_shards`` if set (an int >= 1; capped at a static batch size).  Otherwise
     (auto): ``min(usable cores, MAX_AUTO_SHARDS)``, and with the batch size known at trace
     time also at most ``batch // MIN_SHARD_ROWS`` (so batch 1 and small batches run one
     loop).  With an unknown batch size, a batch smaller than the shard count leaves some
-    slices empty, which is correct and cheap.
+    slices empty, which is correct and cheap.  Inference with ``fused_bf16_matmul`` runs one
+    loop: its half-batch bfloat16 matmuls cost ~10% more CPU time than one full-batch loop
+    (three benchmark runs, loaded 2-core machine), while training still gained from slices.
     """
     choice = getattr(layer, "fused_shards", None)
     if choice is not None:
@@ -345,6 +348,8 @@ def batch_shards(layer, batch: int | None) -> tuple[int, str]:
             raise ValueError(f"`fused_shards` must be None (auto) or an int >= 1, got {choice!r}.")
         shards = choice if batch is None else max(1, min(choice, batch))
         return shards, f"{shards} batch shard(s) (fused_shards={choice})"
+    if not training and getattr(layer, "fused_bf16_matmul", False):
+        return 1, "1 batch shard(s) (auto: bfloat16 inference runs one loop)"
     cores = _usable_cores()
     shards = min(cores, MAX_AUTO_SHARDS)
     rule = f"auto: {cores} usable core(s)"

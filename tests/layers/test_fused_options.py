@@ -95,6 +95,10 @@ def test_auto_shard_rule(monkeypatch):
     assert fused.batch_shards(layer, 31)[0] == 1  # fewer than 16 rows per shard
     assert fused.batch_shards(layer, 1)[0] == 1
     assert fused.batch_shards(layer, None) == (2, "2 batch shard(s) (auto: 2 usable core(s))")
+    layer.fused_bf16_matmul = True  # bfloat16 inference: one loop; training still sharded
+    assert fused.batch_shards(layer, 64, training=False)[0] == 1
+    assert fused.batch_shards(layer, 64, training=True)[0] == 2
+    layer.fused_bf16_matmul = False
     monkeypatch.setattr(fused, "_usable_cores", lambda: 8)
     assert fused.batch_shards(layer, 256)[0] == fused.MAX_AUTO_SHARDS
     monkeypatch.setattr(fused, "_usable_cores", lambda: 1)
