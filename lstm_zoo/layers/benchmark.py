@@ -35,7 +35,11 @@ class Result:
 
 
 _SPEC = re.compile(r"(?P<path>fused|generic)(?:/(?P<shards>[1-9][0-9]*))?(?P<flags>(?:\+\w+)*)")
-_FLAGS = {"bf16": ("fused_bf16_matmul", True), "xla": ("fused_jit", True), "noxla": ("fused_jit", False)}
+_FLAGS = {
+    "bf16": ("fused_bf16_matmul", True),
+    "xla": ("fused_jit", True),
+    "noxla": ("fused_jit", False),
+}
 
 
 def parse_path_spec(spec: str) -> tuple[str, dict]:
@@ -186,9 +190,9 @@ def run(
     ``paths``: lstm_zoo CPU paths to time (see ``parse_path_spec``): ``"fused"`` |
     ``"generic"``; ``"fused/N"`` is the fused path with ``fused_shards=N`` (N batch slices run
     as concurrent loops; plain ``"fused"`` uses the automatic choice); ``"+bf16"`` sets
-    ``fused_bf16_matmul``, ``"+xla"``/``"+noxla"`` ``fused_jit``.  ``threads``: TF intra- and inter-op pool sizes
-    (and torch's), default TF's own choice; ``intra_threads`` / ``inter_threads`` override
-    one TF pool each.
+    ``fused_bf16_matmul``, ``"+xla"``/``"+noxla"`` ``fused_jit``.  ``threads``: TF intra-
+    and inter-op pool sizes (and torch's), default TF's own choice; ``intra_threads`` /
+    ``inter_threads`` override one TF pool each.
     """
     import tensorflow as tf
 
