@@ -314,8 +314,9 @@ def layer_uses_xla(layer, training=True) -> bool:
     without XLA is on par (re-measured on 2026-11-25, loaded machine: 78 ms vs 66 ms CPU per
     inference call with and without XLA; keras 65 ms).  Inference without XLA also keeps
     exported graphs runnable by TF Serving builds without XLA:CPU JIT.  With
-    ``fused_bf16_matmul`` the default is no XLA at all: XLA:CPU gave the bfloat16 matmuls no speed-up (training CPU time 183 ms with XLA,
-    162 ms without, vs 177 ms float32 with XLA; loaded 2-core machine).
+    ``fused_bf16_matmul`` the default is no XLA at all: XLA:CPU gave the bfloat16 matmuls no
+    speed-up (training CPU time 183 ms with XLA, 162 ms without, vs 177 ms float32 with XLA;
+    loaded 2-core machine).
     """
     choice = getattr(layer, "fused_jit", None)
     if choice is None:
