@@ -263,6 +263,19 @@ def ranking_metrics(y: np.ndarray, score: np.ndarray, budget: float = ALERT_BUDG
 # ---- the recipe --------------------------------------------------------------------------------
 
 
+@keras.saving.register_keras_serializable(package="lstm_zoo")
+def per_example_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
+    """Binary cross-entropy of each example of a ``[batch]`` output, as ``[batch]``.
+
+    Keras' ``binary_crossentropy`` averages over the last axis, so on a rank-1 output it
+    returns one value for the whole batch, and ``fit(sample_weight=...)`` then only rescales
+    that batch mean by the mean weight.  The importance weights of the subsampled legitimate
+    sequences must weight each example, so the loss keeps one value per example.
+    """
+    return keras.losses.binary_crossentropy(ops.expand_dims(y_true, -1),
+                                            ops.expand_dims(y_pred, -1))
+
+
 @register_recipe(
     "fraud",
     task="classification",
@@ -354,7 +367,7 @@ class FraudRecipe(Recipe):
                           {"num_categories": num_categories, **stats}, info, extras)
 
     def loss(self) -> Any:
-        return "binary_crossentropy"
+        return per_example_binary_crossentropy
 
     def metrics(self) -> list[Any]:
         return [keras.metrics.AUC(curve="PR", name="pr_auc")]

@@ -208,3 +208,24 @@ def test_search_space_covers_the_layer_switches_and_builds():
     x = np.concatenate([np.zeros((2, 3, 5)), np.ones((2, 4, 5))], axis=1).astype("float32")
     probability = np.asarray(model(x))
     assert probability.shape == (2,) and ((probability > 0) & (probability < 1)).all()
+
+
+def test_importance_weights_weight_each_example():
+    """Keras' own binary_crossentropy on a [batch] output applies sample weights to the batch
+    mean (mean loss x mean weight); the recipe's loss must weight every example."""
+    from lstm_zoo.recipes.fraud import FraudRecipe, per_example_binary_crossentropy
+
+    y = np.array([0, 1, 0, 0], "float32")
+    p = np.array([0.2, 0.7, 0.1, 0.4], "float32")
+    w = np.array([1, 1, 10, 10], "float32")
+    per_example = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    loss = keras.losses.get(FraudRecipe().loss())
+    assert loss is per_example_binary_crossentropy
+    assert np.asarray(loss(y, p)).shape == (4,)
+    # through compile/evaluate, as fit applies it: a [batch] output like the fraud model's
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Reshape(())(inputs))
+    model.compile(loss=FraudRecipe().loss())
+    weighted = model.evaluate(p[:, None], y, sample_weight=w, batch_size=4, verbose=0)
+    assert weighted == pytest.approx((per_example * w).mean(), 1e-5)
+    assert weighted != pytest.approx(per_example.mean() * w.mean(), 1e-3)
