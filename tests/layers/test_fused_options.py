@@ -65,16 +65,31 @@ def test_sharded_fused_matches_keras(batch, shards, config, masked, jit, rng):
 
 
 def test_unknown_batch_size_shards_with_empty_slices(rng):
-    """Traced with an unknown batch size, auto sharding splits whatever batch arrives - a
-    batch of 1 leaves a slice empty - and still matches the one-loop result."""
+    """Traced with an unknown batch size, the slices split whatever batch arrives - a batch of
+    1 leaves a slice empty - and forward and gradients still match keras.layers.LSTM (auto
+    sharding does this for training calls)."""
     ref, ours = _pair(5, {"return_sequences": True, "return_state": True}, (None, 4, 3), rng)
     ours.fused_shards = 2
     spec = [tf.TensorSpec([None, 4, 3], tf.float32)]
-    sharded = tf.function(lambda x: ours(x, training=False), input_signature=spec)
+
+    def outputs_and_grads(layer):
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                outs = layer(x, training=True)
+                loss = sum(tf.reduce_sum(o * o) for o in outs)
+            return outs, tape.gradient(loss, [x, *layer.trainable_weights])
+
+        return tf.function(step, input_signature=spec)
+
+    sharded, reference = outputs_and_grads(ours), outputs_and_grads(ref)
     for batch in (1, 2, 7):
-        x = rng.randn(batch, 4, 3).astype("float32")
-        for a, b in zip(sharded(x), ref(x)):
+        x = tf.constant(rng.randn(batch, 4, 3).astype("float32"))
+        (outs, grads), (ref_outs, ref_grads) = sharded(x), reference(x)
+        for a, b in zip(outs, ref_outs):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=0)
+        for a, b in zip(grads, ref_grads):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5, rtol=1e-5)
     assert ours.last_fused_shards == 2
 
 
@@ -95,6 +110,8 @@ def test_auto_shard_rule(monkeypatch):
     assert fused.batch_shards(layer, 31)[0] == 1  # fewer than 16 rows per shard
     assert fused.batch_shards(layer, 1)[0] == 1
     assert fused.batch_shards(layer, None) == (2, "2 batch shard(s) (auto: 2 usable core(s))")
+    assert fused.batch_shards(layer, None, training=False)[0] == 1  # serving batch 1: no empty loop
+    assert fused.batch_shards(layer, 64, training=False)[0] == 2
     layer.fused_bf16_matmul = True  # bfloat16 inference: one loop; training still sharded
     assert fused.batch_shards(layer, 64, training=False)[0] == 1
     assert fused.batch_shards(layer, 64, training=True)[0] == 2
