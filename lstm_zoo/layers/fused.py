@@ -14,7 +14,7 @@ cell through ``keras.layers.RNN``:
   Gradients are therefore never taken *across* the XLA boundary (which fails in TF for
   ``TensorList``-carrying loops), so the path works inside ``model.fit`` whether or not the
   model itself is jit-compiled, and exports to SavedModel;
-* the batch is split into slices (``batch_shards``: 2 on a machine with >= 2 cores) whose
+* the batch is split into slices (``batch_shards``: up to 2 with >= 2 cores) whose
   projections and loops are independent ops that TF's inter-op pool runs concurrently
   (``sharded_recurrence``; exact, rows never interact).
 
@@ -184,7 +184,7 @@ def fused_recurrence(
     ``training=False`` runs a lighter forward that stores nothing for the backward pass; a
     gradient is still correct (the backward then recomputes the forward first).
     ``jit=False`` runs the same loops without XLA (used to check XLA changes nothing).
-    ``matmul_dtype="bfloat16"``: the in-loop matmuls (``h·R``, ``dz·Rᵀ``) in bfloat16, the
+    ``matmul_dtype="bfloat16"``: its matmuls (``h·R``, ``dz·Rᵀ`` and ``dR``) in bfloat16, the
     state, gates and everything else in ``xw.dtype`` (opt-in; not exact, see ``LSTM``).
     """
     fwd = _forward_xla if jit else _forward
