@@ -57,9 +57,15 @@ def build_translation_lstm_attention(
     xla_recurrence: bool = False,
     attention: str = "bahdanau",
     attention_units: int = 256,
+    bridge: bool = False,
 ) -> Any:
     """The translator; without vocabularies it knows only the special tokens (every word is
-    out of vocabulary), so the recipe passes vocabularies built from its training data."""
+    out of vocabulary), so the recipe passes vocabularies built from its training data.
+
+    Defaults: additive attention and no bridge (the decoder starts from zeros).  On Multi30k
+    the bridged decoder with either score left the attention on the source ``</s>`` for every
+    word (val BLEU ~25 after 23 epochs of 150 batches); without the bridge it aligns, and val
+    BLEU passed 24 after 7 such epochs."""
     from lstm_zoo.models.seq2seq import SOURCE_SPECIALS, TARGET_SPECIALS, Seq2SeqTranslator
 
     model = Seq2SeqTranslator(
@@ -70,7 +76,7 @@ def build_translation_lstm_attention(
         source_scheme=source_scheme, target_scheme=target_scheme,
         lowercase_source=lowercase_source, lowercase_target=lowercase_target,
         label_smoothing=label_smoothing, xla_recurrence=xla_recurrence,
-        attention=attention, attention_units=attention_units,
+        attention=attention, attention_units=attention_units, bridge=bridge,
     )
     model.build()
     return model

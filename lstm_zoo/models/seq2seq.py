@@ -63,6 +63,10 @@ class Seq2SeqTranslator(keras.Model):
             settled on ``</s>`` for every output word); the additive score is bounded by
             ``|v|`` and kept learning alignments there.
         attention_units: width of the additive score's hidden layer (``"bahdanau"`` only).
+        bridge: start the decoder from the encoder's final states (``True``) or from zeros
+            (``False``).  Without the bridge the decoder learns about the source only through
+            the attention, which keeps the attention from settling on a fixed "sink" position
+            and reading the sentence summary from there instead of aligning.
         xla_recurrence: let the LSTM's fused CPU path XLA-compile its loops.  Off by default:
             XLA compiles once per input shape (seconds each on a busy CPU), and translation
             batches come in many lengths.
@@ -85,6 +89,7 @@ class Seq2SeqTranslator(keras.Model):
         xla_recurrence: bool = False,
         attention: str = "luong",
         attention_units: int = 256,
+        bridge: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -106,6 +111,7 @@ class Seq2SeqTranslator(keras.Model):
         self.label_smoothing = label_smoothing
         self.xla_recurrence = xla_recurrence
         self.attention_score, self.attention_units = attention, int(attention_units)
+        self.bridge = bool(bridge)
 
         self.source_lookup = text.lookup_layer(self.source_vocabulary, name="source_lookup")
         self.target_lookup = text.lookup_layer(self.target_vocabulary, name="target_lookup")
@@ -160,6 +166,7 @@ class Seq2SeqTranslator(keras.Model):
             "xla_recurrence": self.xla_recurrence,
             "attention": self.attention_score,
             "attention_units": self.attention_units,
+            "bridge": self.bridge,
         }
 
     def build(self, input_shape: Any = None) -> None:
@@ -215,6 +222,9 @@ class Seq2SeqTranslator(keras.Model):
         x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
         outputs, fh, fc, bh, bc = self.encoder(x, mask=mask, training=training)
         keys = self.attention_keys(outputs)
+        if not self.bridge:
+            zeros = tf.zeros_like(tf.concat([fh, bh], -1))
+            return outputs, keys, mask, [zeros, zeros]
         return outputs, keys, mask, [tf.concat([fh, bh], -1), tf.concat([fc, bc], -1)]
 
     def attend(self, decoder_outputs, memory, keys, source_mask, training: bool = False):

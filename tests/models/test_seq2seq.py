@@ -186,6 +186,23 @@ def test_additive_attention_learns_and_round_trips(tmp_path):
     np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
 
 
+def test_without_the_bridge_the_decoder_starts_from_zeros(tmp_path):
+    """``bridge=False``: the decoder's initial state is zero whatever the source, so the source
+    reaches the decoder through the attention only; stepping still matches teacher forcing."""
+    model = tiny_model(attention="bahdanau", attention_units=6, bridge=False)
+    source, _ = model.encode_source_text(tf.constant(SOURCES))
+    _, _, _, state = model.encode(source)
+    assert all(np.all(s.numpy() == 0.0) for s in state)
+    with_bridge = tiny_model(attention="bahdanau", attention_units=6)
+    assert not np.all(with_bridge.encode(source)[3][0].numpy() == 0.0)
+    target_in, _ = model.encode_target_text(tf.constant(TARGETS))
+    path = tmp_path / "nobridge.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.get_config()["bridge"] is False
+    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+
+
 def test_unknown_attention_score_is_refused():
     with pytest.raises(ValueError, match="attention must be one of"):
         tiny_model(attention="cosine")
