@@ -325,3 +325,73 @@ def publish_run(
     }
     return publish(result.model, name, card, hub_dir=hub, version=version,
                    export_fn=export_fn or default_export(recipe, result.data))
+
+
+def finished_run_train_command(recipe: Any, run_dir: str | os.PathLike, record: Mapping[str, Any],
+                               options: Mapping[str, Any] | None) -> str:
+    """The ``lstm-zoo train`` line that reproduces a finished run, rebuilt from its
+    ``metrics.json`` record: seed, data, the training settings that differ from the recipe's
+    defaults and the model hyperparameters (as ``--hparam``), and the recipe options."""
+    import dataclasses
+    import json
+
+    parts = ["lstm-zoo", "train", recipe.name, "--seed", str(record["seed"])]
+    if record.get("data") not in (None, "embedded default"):
+        parts += ["--data", str(record["data"])]
+    config = dict(record.get("train_config") or {})
+    defaults = dataclasses.asdict(recipe.train_config)
+    if "epochs" in config:
+        parts += ["--epochs", str(config.pop("epochs"))]
+    changed = {k: v for k, v in config.items() if defaults.get(k) != v}
+    for key, value in [*sorted(changed.items()), *sorted((record.get("hparams") or {}).items())]:
+        parts += ["--hparam", f"{key}={json.dumps(value)}"]
+    parts += recipe_option_args(options)
+    parts += ["--out", os.fspath(run_dir)]
+    return shlex.join(parts)
+
+
+def publish_finished_run(
+    recipe: Any,
+    run_dir: str | os.PathLike,
+    *,
+    options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    hub_dir: str | os.PathLike | None = None,
+    version: str | int | None = None,
+) -> Path:
+    """Publish the model of a finished ``lstm-zoo train`` run in ``run_dir`` (its
+    ``model.keras``, loaded in safe mode, and ``metrics.json``).
+
+    The test metrics are computed again from the saved model on the run's data (same seed and
+    recipe options: those recorded in ``metrics.json``; ``options`` only for runs recorded
+    before options were), so the manifest holds what evaluation of the published file gives,
+    not what the run remembered.  The recorded train command is
+    rebuilt from the run's record; training again with it trains the same configuration.
+    """
+    import json
+    import types
+
+    from lstm_zoo.training import METRICS_FILE, MODEL_FILE, load_model, resolve_recipe
+
+    recipe = resolve_recipe(recipe)
+    run = Path(run_dir)
+    metrics_file, model_file = run / METRICS_FILE, run / MODEL_FILE
+    for path in (metrics_file, model_file):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: {run} is not a finished training "
+                                    f"run (expected {MODEL_FILE} and {METRICS_FILE})")
+    record = json.loads(metrics_file.read_text())
+    if record.get("recipe") != recipe.name:
+        raise ValueError(f"{run} is a run of recipe {record.get('recipe')!r}, not {recipe.name!r}")
+    data = None if record.get("data") in (None, "embedded default") else record["data"]
+    if "options" in record:
+        options = record["options"]
+    model = load_model(model_file)
+    loaded = recipe.load(data, seed=int(record["seed"]), **dict(options or {}))
+    record = {**record, "test": recipe.evaluate(model, loaded)}
+    result = types.SimpleNamespace(model=model, metrics=record, data=loaded)
+    command = (finished_run_train_command(recipe, run, record, options)
+               + f"  # then: lstm-zoo publish {recipe.name} --run {shlex.quote(os.fspath(run))}"
+               + "".join(f" {shlex.quote(a)}" for a in recipe_option_args(options)))
+    return publish_run(recipe, result, train_command=command, data=data, options=options,
+                       name=name, hub_dir=hub_dir, version=version)

@@ -142,6 +142,7 @@ def train(
         "seed": seed,
         "train_config": dataclasses.asdict(config),
         "hparams": model_hparams,
+        "options": {k: v for k, v in options.items() if v is not None},
         "train_seconds": round(seconds, 1),
         "versions": versions(),
         "test": metrics,

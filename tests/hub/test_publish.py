@@ -168,3 +168,29 @@ def test_publishers_take_turns_on_the_hub_folder(hub_copy, tiny):
     worker.join(timeout=120)
     assert done.is_set() and (hub_copy / "tiny" / "3").is_dir()
     assert json.loads((hub_copy / INDEX_FILE).read_text())["models"]["tiny"]["latest"] == "3"
+
+
+def test_a_finished_run_is_published_later_with_fresh_metrics(toy_recipe, tmp_path, capsys):
+    """``lstm-zoo publish RECIPE --run DIR``: train first, look, then publish; the manifest's
+    metrics are evaluated again from the saved model, the recipe options come from the run's
+    record, and the recorded train command rebuilds the run."""
+    hub_dir, run = tmp_path / "saved_models", tmp_path / "run"
+    assert cli.main(["train", "toy-hub", "--seed", "3", "--rows", "60", "--out", str(run),
+                     "--hparam", "patience=2"]) == 0
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["options"] == {"rows": 60}
+    capsys.readouterr()
+    # --rows is not repeated here: the run's record says how its data was built
+    assert cli.main(["publish", "toy-hub", "--run", str(run), "--publish-dir", str(hub_dir)]) == 0
+    assert f"published {hub_dir / 'toy-hub' / '1'}" in capsys.readouterr().out
+    manifest = hub.read_manifest(hub_dir / "toy-hub" / "1")
+    assert manifest["training"]["options"] == {"rows": 60}
+    assert manifest["metrics"]["test"]["mae"] == pytest.approx(record["test"]["mae"], rel=1e-5)
+    command = manifest["train_command"]
+    assert command.startswith("lstm-zoo train toy-hub --seed 3")
+    assert "--hparam patience=2" in command and "--rows 60" in command
+    assert f"lstm-zoo publish toy-hub --run {run}" in command
+    assert cli.main(["publish", "toy-hub", "--run", str(tmp_path / "nothing"),
+                     "--publish-dir", str(hub_dir)]) != 0
+    assert "not a finished training run" in capsys.readouterr().err
+    assert sorted(p.name for p in (hub_dir / "toy-hub").iterdir()) == ["1"]
