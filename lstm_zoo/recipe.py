@@ -43,6 +43,9 @@ class TrainConfig:
     lr_schedule: str = "plateau"  # "plateau" (ReduceLROnPlateau) | "cosine" | "constant"
     monitor: str = "val_loss"
     steps_per_epoch: int | None = None  # cap (for huge or streaming datasets)
+    # weights kept as an exponential moving average with this momentum (Keras' optimizer
+    # ``use_ema``) and swapped in when training ends; None trains without one
+    ema_momentum: float | None = None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; unknown keys raise a clear ``TypeError``."""
@@ -121,7 +124,10 @@ class Recipe(abc.ABC):
         if config.lr_schedule == "cosine":
             steps = max(1, (config.steps_per_epoch or 100) * config.epochs)
             learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm)
+        ema = {} if config.ema_momentum is None else {"use_ema": True,
+                                                        "ema_momentum": config.ema_momentum}
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, clipnorm=config.clipnorm,
+                                          **ema)
         model.compile(optimizer=optimizer, loss=self.loss(), metrics=self.metrics())
 
     def fit(self, model: Any, data: RecipeData, config: TrainConfig, callbacks: list[Any],

@@ -121,3 +121,25 @@ def test_cli_train_and_evaluate_with_recipe_option(tmp_path, toy_registered, cap
     assert "mae" in json.loads(capsys.readouterr().out)
     with pytest.raises(SystemExit):
         main(["train", "toy-driver", "--no-such-option", "1"])
+
+
+def test_ema_momentum_trains_with_an_average_of_the_weights(tmp_path):
+    """``ema_momentum``: Keras' optimizer keeps a moving average of the weights and swaps it in
+    when fit ends, so the saved model holds the average (differs from the last step's)."""
+    recipe = ToyRecipe()
+    data = recipe.load(rows=96)
+    plain_model, ema_model = recipe.build_model(data), recipe.build_model(data)
+    ema_model.set_weights(plain_model.get_weights())
+    recipe.compile(plain_model, TrainConfig(learning_rate=0.05))
+    recipe.compile(ema_model, TrainConfig(learning_rate=0.05, ema_momentum=0.9))
+    assert ema_model.optimizer.use_ema and ema_model.optimizer.ema_momentum == 0.9
+    assert not plain_model.optimizer.use_ema
+    for model in (plain_model, ema_model):
+        keras.utils.set_random_seed(0)
+        model.fit(*data.train, epochs=3, batch_size=8, shuffle=False, verbose=0)
+    averages = [v for v in ema_model.optimizer.variables if "average" in v.path]
+    assert averages  # one moving average per trainable weight
+    # same data, seed and steps: only the final swap-in of the average makes them differ
+    assert not np.allclose(plain_model.get_weights()[0], ema_model.get_weights()[0])
+    result = train(recipe, out_dir=tmp_path / "run", hparams={"ema_momentum": 0.9})
+    assert result.metrics["train_config"]["ema_momentum"] == 0.9
