@@ -94,15 +94,25 @@ def test_fraud_sample_weights_weight_each_example_and_divide_by_the_batch_size()
     for a, b in zip(grads, expected_grads):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
 
-    # fraud-lstm outputs [batch]: the same weights of the same examples give the same loss
-    # (Keras's own compiled loss would give mean(bce) * mean(w) there, see the docstring)
+    # fraud-lstm outputs [batch]; the recipe's per-example loss weights every example, in
+    # Keras' own compiled loss and in the distributed one alike
     rank1 = _fraud_model(rank1=True)
     rank1_terms = compiled_loss_terms(rank1, y, rank1(x), w)
-    assert rank1_terms[0].expand_rank1
+    assert not rank1_terms[0].expand_rank1
     assert float(_distributed_loss(rank1_terms, y, rank1(x), w)) == pytest.approx(expected,
                                                                                    rel=1e-5)
-    assert float(rank1.compute_loss(x, y, rank1(x))) == pytest.approx(
-        float(_distributed_loss(rank1_terms, y, rank1(x))), rel=1e-5)  # unweighted: equal
+    assert _keras_loss_and_grads(rank1, x, y, w)[0] == pytest.approx(expected, rel=1e-5)
+
+    # a plain "binary_crossentropy" on a [batch] output averages the batch axis inside the
+    # loss (Keras then gives mean(bce) * mean(w)); the distributed loss computes it on [B, 1]
+    plain = _fraud_model(rank1=True)
+    plain.compile(optimizer="adam", loss="binary_crossentropy")
+    plain_terms = compiled_loss_terms(plain, y, plain(x), w)
+    assert plain_terms[0].expand_rank1
+    assert float(_distributed_loss(plain_terms, y, plain(x), w)) == pytest.approx(expected,
+                                                                                   rel=1e-5)
+    assert float(plain.compute_loss(x, y, plain(x))) == pytest.approx(
+        float(_distributed_loss(plain_terms, y, plain(x))), rel=1e-5)  # unweighted: equal
 
 
 def test_token_averaged_translation_loss_is_exact_over_workers():
