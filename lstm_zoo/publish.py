@@ -355,6 +355,7 @@ def publish_finished_run(
     run_dir: str | os.PathLike,
     *,
     options: Mapping[str, Any] | None = None,
+    data: str | os.PathLike | None = None,
     name: str | None = None,
     hub_dir: str | os.PathLike | None = None,
     version: str | int | None = None,
@@ -365,7 +366,8 @@ def publish_finished_run(
     The test metrics are computed again from the saved model on the run's data (same seed and
     recipe options: those recorded in ``metrics.json``; ``options`` only for runs recorded
     before options were), so the manifest holds what evaluation of the published file gives,
-    not what the run remembered.  The recorded train command is
+    not what the run remembered.  ``data`` names the run's data where it is now (e.g. a path
+    relative to the checkout, for the recorded commands) instead of the path in the record.  The recorded train command is
     rebuilt from the run's record; training again with it trains the same configuration.
     """
     import json
@@ -383,7 +385,10 @@ def publish_finished_run(
     record = json.loads(metrics_file.read_text())
     if record.get("recipe") != recipe.name:
         raise ValueError(f"{run} is a run of recipe {record.get('recipe')!r}, not {recipe.name!r}")
-    data = None if record.get("data") in (None, "embedded default") else record["data"]
+    if data is None:
+        data = None if record.get("data") in (None, "embedded default") else record["data"]
+    else:
+        record = {**record, "data": os.fspath(data)}
     if "options" in record:
         options = record["options"]
     model = load_model(model_file)

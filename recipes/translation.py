@@ -58,6 +58,7 @@ def build_translation_lstm_attention(
     attention: str = "bahdanau",
     attention_units: int = 256,
     bridge: bool = False,
+    tie_embeddings: bool = False,
 ) -> Any:
     """The translator; without vocabularies it knows only the special tokens (every word is
     out of vocabulary), so the recipe passes vocabularies built from its training data.
@@ -77,6 +78,7 @@ def build_translation_lstm_attention(
         lowercase_source=lowercase_source, lowercase_target=lowercase_target,
         label_smoothing=label_smoothing, xla_recurrence=xla_recurrence,
         attention=attention, attention_units=attention_units, bridge=bridge,
+        tie_embeddings=tie_embeddings,
     )
     model.build()
     return model

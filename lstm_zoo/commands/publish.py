@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _publish_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True,
                         help="the run directory (holds model.keras and metrics.json)")
+    parser.add_argument("--data", help="where the run's data is now (default: the path the "
+                        "run recorded); the same data, e.g. a path relative to the checkout")
     parser.add_argument("--publish-dir", help="hub folder to publish into (default: saved_models/)")
     parser.add_argument("--publish-version", type=int, help="version number (default: next free)")
 
@@ -33,7 +35,8 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
 def _publish(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
     from lstm_zoo.publish import publish_finished_run
 
-    path = publish_finished_run(recipe, args.run, options=options, hub_dir=args.publish_dir,
+    path = publish_finished_run(recipe, args.run, options=options, data=args.data,
+                                hub_dir=args.publish_dir,
                                 version=args.publish_version)
     print(f"published {path}")
     return 0

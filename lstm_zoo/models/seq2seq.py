@@ -67,6 +67,10 @@ class Seq2SeqTranslator(keras.Model):
             (``False``).  Without the bridge the decoder learns about the source only through
             the attention, which keeps the attention from settling on a fixed "sink" position
             and reading the sentence summary from there instead of aligning.
+        tie_embeddings: compute the output logits with the target embedding matrix (its
+            transpose, plus a bias; Press & Wolf 2017) instead of a separate output layer; the
+            attentional hidden state is then ``embedding_dim`` wide.  It removes the largest
+            weight matrix (``2 * units x vocabulary``), so the model is a fraction of the size.
         xla_recurrence: let the LSTM's fused CPU path XLA-compile its loops.  Off by default:
             XLA compiles once per input shape (seconds each on a busy CPU), and translation
             batches come in many lengths.
@@ -90,6 +94,7 @@ class Seq2SeqTranslator(keras.Model):
         attention: str = "luong",
         attention_units: int = 256,
         bridge: bool = True,
+        tie_embeddings: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -112,6 +117,7 @@ class Seq2SeqTranslator(keras.Model):
         self.xla_recurrence = xla_recurrence
         self.attention_score, self.attention_units = attention, int(attention_units)
         self.bridge = bool(bridge)
+        self.tie_embeddings = bool(tie_embeddings)
 
         self.source_lookup = text.lookup_layer(self.source_vocabulary, name="source_lookup")
         self.target_lookup = text.lookup_layer(self.target_vocabulary, name="target_lookup")
@@ -135,9 +141,11 @@ class Seq2SeqTranslator(keras.Model):
         else:
             self.attention_queries = keras.layers.Dense(key_width, name="attention_queries")
             self.attention = keras.layers.AdditiveAttention(name="attention")
-        self.combine = keras.layers.Dense(2 * units, activation="tanh", name="combine")
+        hidden_width = embedding_dim if self.tie_embeddings else 2 * units
+        self.combine = keras.layers.Dense(hidden_width, activation="tanh", name="combine")
         self.output_dropout = keras.layers.Dropout(dropout)
-        self.logits = keras.layers.Dense(self.target_vocab_size, name="logits")
+        self.logits = (None if self.tie_embeddings
+                       else keras.layers.Dense(self.target_vocab_size, name="logits"))
 
     # ------------------------------------------------------------------ sizes and config
     @property
@@ -167,6 +175,7 @@ class Seq2SeqTranslator(keras.Model):
             "attention": self.attention_score,
             "attention_units": self.attention_units,
             "bridge": self.bridge,
+            "tie_embeddings": self.tie_embeddings,
         }
 
     def build(self, input_shape: Any = None) -> None:
@@ -184,7 +193,11 @@ class Seq2SeqTranslator(keras.Model):
             self.attention_queries.build((None, None, h))
         self.attention.build([(None, None, k), (None, None, h), (None, None, k)])
         self.combine.build((None, None, 2 * h))
-        self.logits.build((None, None, h))
+        if self.logits is None:
+            self.logits_bias = self.add_weight(shape=(self.target_vocab_size,),
+                                               initializer="zeros", name="logits_bias")
+        else:
+            self.logits.build((None, None, h))
         self.built = True
 
     # ------------------------------------------------------------------ text <-> ids
@@ -235,7 +248,11 @@ class Seq2SeqTranslator(keras.Model):
             [queries, memory, keys], mask=[None, source_mask],
             return_attention_scores=True, training=training)
         hidden = self.combine(tf.concat([context, decoder_outputs], -1))
-        return self.logits(self.output_dropout(hidden, training=training)), weights
+        hidden = self.output_dropout(hidden, training=training)
+        if self.logits is None:  # tied: scores against every target embedding
+            table = tf.convert_to_tensor(self.target_embedding.embeddings)
+            return tf.einsum("bte,ve->btv", hidden, table) + self.logits_bias, weights
+        return self.logits(hidden), weights
 
     def call(self, inputs, training: bool = False):
         """Teacher forcing: ``(source_ids, decoder_input_ids)`` -> logits for every position."""

@@ -203,6 +203,31 @@ def test_without_the_bridge_the_decoder_starts_from_zeros(tmp_path):
     np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
 
 
+def test_tied_embeddings_share_the_target_table(tmp_path):
+    """``tie_embeddings``: no output layer; the logits are the attentional state against the
+    target embeddings (one table learns both roles), and the model still memorises and
+    round-trips."""
+    model = tiny_model(seed=1, attention="bahdanau", attention_units=6, tie_embeddings=True)
+    assert model.logits is None and model.combine.units == model.embedding_dim
+    untied = tiny_model(seed=1, attention="bahdanau", attention_units=6)
+    assert model.count_params() < untied.count_params()
+    source, _ = model.encode_source_text(tf.constant(SOURCES))
+    target_in, target_out = model.encode_target_text(tf.constant(TARGETS))
+    with tf.GradientTape() as tape:
+        loss = MaskedSequenceLoss(0.0)(target_out, model((source, target_in)))
+    table_grad = tape.gradient(loss, model.target_embedding.embeddings)
+    # the output side reaches rows the decoder input never reads (e.g. </s>)
+    assert float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(table_grad)[EOS_ID]))) > 0
+    model.compile(optimizer=keras.optimizers.Adam(0.03), loss=MaskedSequenceLoss(0.0))
+    model.fit(tf.data.Dataset.from_tensors(((source, target_in), target_out)).repeat(120),
+              epochs=1, verbose=0)
+    assert model.translate(tf.constant(SOURCES)).numpy().tolist() == [t.encode() for t in TARGETS]
+    path = tmp_path / "tied.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+
+
 def test_unknown_attention_score_is_refused():
     with pytest.raises(ValueError, match="attention must be one of"):
         tiny_model(attention="cosine")
