@@ -118,3 +118,18 @@ def test_every_published_model_loads_in_a_fresh_process():
     assert result.returncode == 0, result.stderr[-2000:]
     loaded = [line.split()[0] for line in result.stdout.splitlines()]
     assert loaded == names
+
+
+@pytest.mark.skipif("translation" not in {name for name, _ in PUBLISHED},
+                    reason="no translation model published")
+def test_pretrained_translation_translates_an_english_sentence():
+    """The issue's bar: ``load_pretrained("translation")`` turns English into German text."""
+    import lstm_zoo
+    from lstm_zoo.recipes.translation import translate
+
+    model = lstm_zoo.load_pretrained("translation", offline=True)
+    german = translate(model, ["A man is riding a bike.", "Two dogs play in the snow."],
+                       beam_size=5)
+    assert len(german) == 2 and all(isinstance(s, str) and s for s in german)
+    words = " ".join(german).lower().split()
+    assert {"mann", "hunde"} & {w.strip(".,") for w in words}, german
