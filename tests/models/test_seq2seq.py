@@ -35,13 +35,27 @@ def tiny_model(max_target_length: int = 12, dropout: float = 0.0, seed: int = 0,
 @pytest.fixture(scope="module")
 def trained():
     """A tiny model that has memorised the three pairs."""
-    model = tiny_model(seed=1)
+    return memorise(tiny_model(seed=1))
+
+
+def memorise(model: Seq2SeqTranslator) -> Seq2SeqTranslator:
+    """Fit ``model`` on the three pairs until it has learnt them by heart."""
     source, _ = model.encode_source_text(tf.constant(SOURCES))
     target_in, target_out = model.encode_target_text(tf.constant(TARGETS))
     model.compile(optimizer=keras.optimizers.Adam(0.03), loss=MaskedSequenceLoss(0.0))
     batches = tf.data.Dataset.from_tensors(((source, target_in), target_out)).repeat(120)
     model.fit(batches, epochs=1, verbose=0)  # one epoch of 120 steps: little per-epoch overhead
     return model
+
+
+def assert_round_trip(model: Seq2SeqTranslator, path) -> Seq2SeqTranslator:
+    """Save ``model`` to ``path``, load it in safe mode, check it computes the same logits."""
+    source, _ = model.encode_source_text(tf.constant(SOURCES))
+    target_in, _ = model.encode_target_text(tf.constant(TARGETS))
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+    return loaded
 
 
 def sequence_log_probs(model, source_ids, sequences):
@@ -155,15 +169,9 @@ def test_long_sources_are_truncated_or_rejected():
 
 
 def test_safe_mode_round_trip(trained, tmp_path):
-    path = tmp_path / "m.keras"
-    trained.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = assert_round_trip(trained, tmp_path / "m.keras")
     assert isinstance(loaded, Seq2SeqTranslator)
     assert loaded.get_config()["target_vocabulary"] == trained.target_vocabulary
-    source, _ = trained.encode_source_text(tf.constant(SOURCES))
-    target_in, _ = trained.encode_target_text(tf.constant(TARGETS))
-    np.testing.assert_allclose(loaded((source, target_in)), trained((source, target_in)),
-                               atol=1e-6)
     assert loaded.translate(tf.constant(SOURCES), beam_size=2).numpy().tolist() == [
         t.encode() for t in TARGETS]
 
@@ -173,17 +181,10 @@ def test_additive_attention_learns_and_round_trips(tmp_path):
     query projection and scale, and comes back from a safe-mode ``.keras`` file."""
     model = tiny_model(seed=1, attention="bahdanau", attention_units=6)
     assert model.attention_queries is not None and model.attention_keys.units == 6
-    source, _ = model.encode_source_text(tf.constant(SOURCES))
-    target_in, target_out = model.encode_target_text(tf.constant(TARGETS))
-    model.compile(optimizer=keras.optimizers.Adam(0.03), loss=MaskedSequenceLoss(0.0))
-    model.fit(tf.data.Dataset.from_tensors(((source, target_in), target_out)).repeat(120),
-              epochs=1, verbose=0)
+    memorise(model)
     assert model.translate(tf.constant(SOURCES)).numpy().tolist() == [t.encode() for t in TARGETS]
-    path = tmp_path / "additive.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = assert_round_trip(model, tmp_path / "additive.keras")
     assert loaded.get_config()["attention"] == "bahdanau"
-    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
 
 
 def test_without_the_bridge_the_decoder_starts_from_zeros(tmp_path):
@@ -195,12 +196,7 @@ def test_without_the_bridge_the_decoder_starts_from_zeros(tmp_path):
     assert all(np.all(s.numpy() == 0.0) for s in state)
     with_bridge = tiny_model(attention="bahdanau", attention_units=6)
     assert not np.all(with_bridge.encode(source)[3][0].numpy() == 0.0)
-    target_in, _ = model.encode_target_text(tf.constant(TARGETS))
-    path = tmp_path / "nobridge.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    assert loaded.get_config()["bridge"] is False
-    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+    assert assert_round_trip(model, tmp_path / "nobridge.keras").get_config()["bridge"] is False
 
 
 def test_tied_embeddings_share_the_target_table(tmp_path):
@@ -218,14 +214,9 @@ def test_tied_embeddings_share_the_target_table(tmp_path):
     table_grad = tape.gradient(loss, model.target_embedding.embeddings)
     # the output side reaches rows the decoder input never reads (e.g. </s>)
     assert float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(table_grad)[EOS_ID]))) > 0
-    model.compile(optimizer=keras.optimizers.Adam(0.03), loss=MaskedSequenceLoss(0.0))
-    model.fit(tf.data.Dataset.from_tensors(((source, target_in), target_out)).repeat(120),
-              epochs=1, verbose=0)
+    memorise(model)
     assert model.translate(tf.constant(SOURCES)).numpy().tolist() == [t.encode() for t in TARGETS]
-    path = tmp_path / "tied.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded((source, target_in)), model((source, target_in)), atol=1e-6)
+    assert_round_trip(model, tmp_path / "tied.keras")
 
 
 def test_unknown_attention_score_is_refused():
