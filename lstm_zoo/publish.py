@@ -134,6 +134,23 @@ def _hub_locked(hub_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+@contextlib.contextmanager
+def _optimizer_state_left_out(model: Any) -> Iterator[None]:
+    """While saving the published ``.keras`` file, give ``model`` a fresh, unbuilt copy of its
+    optimizer: the file keeps the compile settings (optimizer config, loss) for fine-tuning but
+    not the optimizer's moments, which are twice the size of the weights (Adam) and of no use
+    to a new training run."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        yield
+        return
+    model.optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    try:
+        yield
+    finally:
+        model.optimizer = optimizer
+
+
 def _publish_locked(model: Any, name: str, card: Mapping[str, Any], hub_dir: Path,
                     version: str | int | None, export_fn: ExportFn | None,
                     max_model_bytes: int, max_hub_bytes: int) -> Path:
@@ -149,7 +166,8 @@ def _publish_locked(model: Any, name: str, card: Mapping[str, Any], hub_dir: Pat
             raise HubError(f"export wrote {version_dir}, expected {staging_base / name / version}")
         keras_file = version_dir / KERAS_PATH
         keras_file.parent.mkdir(parents=True, exist_ok=True)
-        model.save(str(keras_file))
+        with _optimizer_state_left_out(model):
+            model.save(str(keras_file))
         manifest = {
             "format": MANIFEST_FORMAT,
             "name": name,

@@ -194,3 +194,23 @@ def test_a_finished_run_is_published_later_with_fresh_metrics(toy_recipe, tmp_pa
                      "--publish-dir", str(hub_dir)]) != 0
     assert "not a finished training run" in capsys.readouterr().err
     assert sorted(p.name for p in (hub_dir / "toy-hub").iterdir()) == ["1"]
+
+
+def test_published_keras_file_leaves_the_optimizer_moments_out(tiny, tmp_path):
+    """A trained model's Adam moments (twice the weights) are not published; the weights,
+    the compile settings and the caller's own optimizer are untouched."""
+    model = tiny.build()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.fit(*tiny.data(), epochs=1, batch_size=8, verbose=0)
+    optimizer, step = model.optimizer, int(model.optimizer.iterations.numpy())
+    with_moments = tmp_path / "with_moments.keras"
+    model.save(with_moments)
+    path = publish(model, tiny.name, tiny.card(model), hub_dir=tmp_path / "hub")
+    published = path / KERAS_PATH
+    assert published.stat().st_size < with_moments.stat().st_size
+    assert model.optimizer is optimizer and int(optimizer.iterations.numpy()) == step
+    loaded = keras.saving.load_model(published, safe_mode=True)
+    for a, b in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
+    assert int(loaded.optimizer.iterations.numpy()) == 0  # a fresh optimizer, no moments
