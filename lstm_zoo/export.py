@@ -156,6 +156,18 @@ def _check_output_shapes(archive: Any, contract: ServingContract, name: str) -> 
             )
 
 
+def _store_each_variable_once(archive: Any) -> None:
+    """Keras 3.15's ``ExportArchive.track`` lists the model's Keras variables, and writing
+    lists the TensorFlow variables the endpoints capture; on the TensorFlow backend a Keras
+    variable is a separate trackable wrapping that TensorFlow variable, so every weight was
+    written twice (the variables file was twice the weights).  Listing the wrapped TensorFlow
+    variables instead lets the checkpoint see one object per weight; the revived SavedModel's
+    ``variables`` properties still list them all."""
+    tracked = archive._tf_trackable
+    for attr in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(tracked, attr, [getattr(v, "value", v) for v in getattr(tracked, attr)])
+
+
 def _trace(recipe: Recipe, model: Any, contract: ServingContract) -> Any:
     """An ``ExportArchive`` with the ``serving_default`` endpoint traced (not yet written)."""
     import keras
@@ -165,6 +177,7 @@ def _trace(recipe: Recipe, model: Any, contract: ServingContract) -> Any:
     archive.track(model)
     for trackable in trackables:
         archive.track(trackable)
+    _store_each_variable_once(archive)
     archive.add_endpoint(SIGNATURE, endpoint, input_signature=contract.input_signature())
     _check_output_shapes(archive, contract, recipe.name)
     return archive

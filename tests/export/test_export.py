@@ -175,3 +175,17 @@ def test_keras_lstm_is_traced_without_cudnn(tmp_path, tiny_recipe):
     assert layer.use_cudnn == "auto"
     ops, _ = graph_op_types(result.path)
     assert cudnn_ops(ops) == [] and {"While", "StatelessWhile"} & ops
+
+
+def test_each_weight_is_written_once(tiny_export, tiny_model):
+    """Keras 3.15's ExportArchive wrote every weight twice (its Keras variable and the wrapped
+    TensorFlow variable); the export lists the TensorFlow variables only."""
+    import tensorflow as tf
+
+    result, _ = tiny_export
+    reader = tf.train.load_checkpoint(str(result.path / "variables" / "variables"))
+    stored = [name for name in reader.get_variable_to_shape_map()
+              if name.endswith(".ATTRIBUTES/VARIABLE_VALUE")]
+    assert len(stored) == len(tiny_model.variables)  # was twice as many
+    revived = tf.saved_model.load(str(result.path))
+    assert len(revived.variables) == len(tiny_model.variables)
