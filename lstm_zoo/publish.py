@@ -385,8 +385,9 @@ def publish_finished_run(
     recipe options: those recorded in ``metrics.json``; ``options`` only for runs recorded
     before options were), so the manifest holds what evaluation of the published file gives,
     not what the run remembered.  ``data`` names the run's data where it is now (e.g. a path
-    relative to the checkout, for the recorded commands) instead of the path in the record.  The recorded train command is
-    rebuilt from the run's record; training again with it trains the same configuration.
+    relative to the checkout, for the recorded commands) instead of the path in the record.
+    The recorded train command is rebuilt from the run's record; training again with it
+    trains the same configuration.
     """
     import json
     import types

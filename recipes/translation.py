@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lstm_zoo.errors import DataError
-from lstm_zoo.models import seq2seq  # noqa: F401  registers the model's Keras classes, so a
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig  # saved model loads in safe mode
+# imported for its side effect: it registers the model's Keras classes, so a saved model
+# loads in safe mode
+from lstm_zoo.models import seq2seq  # noqa: F401
+from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
 DEFAULT_BEAM_SIZE = 5
@@ -35,8 +37,9 @@ MULTI30K_SPLITS = ("train", "val", "test_2016_flickr")
 @register_model(
     "translation-lstm-attention",
     task="translation",
-    description="Bidirectional-LSTM encoder, attention (additive by default, or Luong) LSTM decoder; greedy and beam "
-    "search (length-normalised) decoding in-graph; raw text in, raw text out.",
+    description="Bidirectional-LSTM encoder, attention (additive by default, or Luong) LSTM "
+    "decoder; greedy and beam search (length-normalised) decoding in-graph; raw text in, raw "
+    "text out.",
     inputs="text: tf.string [batch] (source sentences)",
     outputs="translation: tf.string [batch] (detokenised target sentences)",
     recipe="translation",

@@ -4,10 +4,12 @@ Architecture (Luong et al. 2015 global attention without input feeding; the scor
 (Bahdanau et al. 2015) or Luong's "general" dot score):
 
 * source tokens -> embedding -> bidirectional LSTM encoder (``units`` per direction);
-* the decoder LSTM (``2 * units``) starts from the concatenated final encoder states and reads
-  the target shifted right (teacher forcing in training);
-* each decoder output attends over the encoder outputs (``keras.layers.Attention`` on keys
-  projected by a ``Dense``), ``tanh(W [context; output])`` -> dropout -> vocabulary logits.
+* the decoder LSTM (``2 * units``) starts from the concatenated final encoder states
+  (``bridge=True``) or from zeros, and reads the target shifted right (teacher forcing);
+* each decoder output attends over the encoder outputs (``keras.layers.Attention`` or
+  ``keras.layers.AdditiveAttention`` on keys projected by a ``Dense``),
+  ``tanh(W [context; output])`` -> dropout -> vocabulary logits (an output layer, or the
+  target embedding table with ``tie_embeddings``).
 
 Without input feeding the decoder's recurrence does not depend on the attention, so training
 runs the decoder LSTM over the whole target at once (the fast path of the layer), and decoding
@@ -37,8 +39,8 @@ SOURCE_SPECIALS = (text.EOS,)  # every source ends with </s>: never an empty seq
 TARGET_SPECIALS = (text.BOS, text.EOS)
 SOURCE_EOS_ID = 2
 BOS_ID, EOS_ID = 2, 3
-NEG = -1e9
-ATTENTION_SCORES = ("luong", "bahdanau")  # "minus infinity" that stays finite under arithmetic
+NEG = -1e9  # "minus infinity" that stays finite under arithmetic
+ATTENTION_SCORES = ("luong", "bahdanau")
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
@@ -59,9 +61,8 @@ class Seq2SeqTranslator(keras.Model):
         label_smoothing: used by the recipe's loss; stored with the model.
         attention: ``"luong"`` (dot score on projected keys, Luong et al. 2015) or
             ``"bahdanau"`` (additive score ``v . tanh(W_q q + W_k k)``, Bahdanau et al. 2015).
-            The dot score is unbounded and can lock onto one source position (on Multi30k it
-            settled on ``</s>`` for every output word); the additive score is bounded by
-            ``|v|`` and kept learning alignments there.
+            With the bridge, both scores ended up on Multi30k putting every output word's
+            weight on the source ``</s>``; it was the bridge, not the score (see ``bridge``).
         attention_units: width of the additive score's hidden layer (``"bahdanau"`` only).
         bridge: start the decoder from the encoder's final states (``True``) or from zeros
             (``False``).  Without the bridge the decoder learns about the source only through
