@@ -21,6 +21,7 @@ from lstm_zoo.layers._validation import check_implementation
 from lstm_zoo.layers.cell import LSTMCell
 from lstm_zoo.layers.dispatch import log_decision, select_implementation
 from lstm_zoo.layers.masks import describe_mask
+from lstm_zoo.layers.tracing import in_xla_context
 
 _CELL_ARGS = (
     "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
@@ -33,17 +34,6 @@ _CELL_ARGS = (
 
 def _gpu_available() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
-
-
-def _in_xla_context() -> bool:
-    """Whether the current trace is inside an XLA-compiled function (cuDNN cannot be)."""
-    if tf.executing_eagerly():
-        return False
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - TF internals moved
-        return False
-    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
@@ -187,7 +177,7 @@ class LSTM(keras.layers.RNN):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         path, reason = select_implementation(
-            self.dispatch_config(), describe_mask(mask), _gpu_available(), _in_xla_context()
+            self.dispatch_config(), describe_mask(mask), _gpu_available(), in_xla_context()
         )
         self.last_implementation, self.last_implementation_reason = path, reason
         log_decision(self.name, path, reason)

@@ -111,7 +111,9 @@ def test_auto_shard_rule(monkeypatch):
     assert fused.batch_shards(layer, 1)[0] == 1
     assert fused.batch_shards(layer, None) == (2, "2 batch shard(s) (auto: 2 usable core(s))")
     assert fused.batch_shards(layer, None, training=False)[0] == 1  # serving batch 1: no empty loop
-    assert fused.batch_shards(layer, 64, training=False)[0] == 2
+    assert fused.batch_shards(layer, 64, training=False)[0] == 2  # inference traced for export
+    assert fused.batch_shards(layer, 64, training=False, jit=True)[0] == 1  # XLA inference
+    assert fused.batch_shards(layer, 64, training=True, jit=True)[0] == 2
     layer.fused_bf16_matmul = True  # bfloat16 inference: one loop; training still sharded
     assert fused.batch_shards(layer, 64, training=False)[0] == 1
     assert fused.batch_shards(layer, 64, training=True)[0] == 2

@@ -90,31 +90,108 @@ def test_fused_recurrence_gradients_match_autodiff(rng):
     R = tf.constant(rng.randn(units, 4 * units).astype("float64") * 0.5)
     h0, c0 = (tf.constant(rng.randn(batch, units)) for _ in range(2))
     mask = tf.constant(rng.rand(steps, batch, 1) > 0.3)
+    bias = tf.constant(rng.randn(4 * units))
     from lstm_zoo.layers import fused
 
-    for zero_output, training in ((False, True), (True, False)):
+    cases = ((False, True, False), (True, False, False), (False, True, True))
+    for zero_output, training, jit in cases:
         with tf.GradientTape(persistent=True) as tape:
-            tape.watch([xw, R, h0, c0])
-            ours = fused_recurrence(xw, R, h0, c0, mask, zero_output, jit=False, training=training)
-            ref = fused._forward(xw, R, h0, c0, mask, zero_output)[:4]
+            tape.watch([xw, R, h0, c0, bias])
+            ours = fused_recurrence(
+                xw, R, h0, c0, mask, zero_output, jit=jit, training=training, bias=bias
+            )
+            ref = fused._forward(xw + bias, R, h0, c0, mask, zero_output)[:4]
             w = [tf.constant(rng.randn(*o.shape)) for o in ours]
             loss_ours = sum(tf.reduce_sum(o * v) for o, v in zip(ours, w))
             loss_ref = sum(tf.reduce_sum(o * v) for o, v in zip(ref, w))
-        g_ours = tape.gradient(loss_ours, [xw, R, h0, c0])
-        g_ref = tape.gradient(loss_ref, [xw, R, h0, c0])
+        for a, b in zip(ours, ref):  # bias inside the loop, one-tanh gates under XLA: same values
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-12)
+        g_ours = tape.gradient(loss_ours, [xw, R, h0, c0, bias])
+        g_ref = tape.gradient(loss_ref, [xw, R, h0, c0, bias])
         for a, b in zip(g_ours, g_ref):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-10)
 
 
-def test_fused_xla_only_for_training_by_default():
+def test_fused_uses_xla_by_default_but_not_when_traced_for_export(tmp_path):
     from lstm_zoo.layers.fused import layer_uses_xla
 
     layer = LSTM(3)
-    assert layer_uses_xla(layer, training=True) and not layer_uses_xla(layer, training=False)
+    assert layer_uses_xla(layer, training=True) and layer_uses_xla(layer, training=False)
+    # sequences of varying length: no XLA compile per length for inference
+    assert not layer_uses_xla(layer, training=False, steps_known=False)
+    assert layer_uses_xla(layer, training=True, steps_known=False)
+    seen = []
+
+    class Probe(tf.Module):
+        @tf.function(input_signature=[])
+        def probe(self):
+            seen.append(layer_uses_xla(layer, training=False))
+            return tf.constant(0)
+
+    tf.saved_model.save(Probe(), str(tmp_path / "probe"))
+    assert seen and not any(seen)  # traced inside tf.saved_model.save: portable
     layer.fused_jit = False
     assert not layer_uses_xla(layer, training=True)
     layer.fused_jit = True
     assert layer_uses_xla(layer, training=False)
+
+
+def _xla_compiled_functions(saved_model_dir) -> int:
+    """How many functions in a SavedModel must be XLA-compiled (need XLA:CPU JIT to run)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    library = proto.meta_graphs[0].graph_def.library
+    flags = [f.attr.get("_XlaMustCompile") for f in library.function]
+    return sum(bool(flag is not None and flag.b) for flag in flags)
+
+
+def test_keras_model_export_holds_no_xla_loop_but_eager_inference_uses_it(rng, tmp_path):
+    x = rng.randn(2, 4, 3).astype("float32")
+    model = keras.Sequential([keras.Input((4, 3)), LSTM(5, implementation="fused")])
+    fused_layer = model.layers[0]
+    expected = np.asarray(model(x))
+    assert "XLA inference runs one loop" in fused_layer.last_implementation_reason
+    for name, export in {
+        "keras": lambda path: model.export(str(path), verbose=False),
+        "tf": lambda path: tf.saved_model.save(model, str(path)),
+    }.items():
+        export(tmp_path / name)
+        assert _xla_compiled_functions(tmp_path / name) == 0, name
+    reloaded = tf.saved_model.load(str(tmp_path / "keras"))
+    np.testing.assert_allclose(np.asarray(reloaded.serve(x)), expected, atol=1e-6)
+    fused_layer.fused_jit = True  # forced: the probe above does see XLA functions
+    model.export(str(tmp_path / "forced"), verbose=False)
+    assert _xla_compiled_functions(tmp_path / "forced") > 0
+
+
+def test_one_tanh_gates_equal_sigmoid_and_tanh():
+    from lstm_zoo.layers.fused import _one_tanh_gate_activations
+
+    z = np.random.RandomState(0).uniform(-30, 30, size=(3, 4 * 7)).astype("float32")
+    z[0, :8] = [0, 1e-7, -1e-7, 88, -88, 1e4, -1e4, 0.5]
+    from scipy.special import expit as sig
+
+    zi, zf, zg, zo = np.split(z.astype("float64"), 4, axis=1)
+    expected = np.concatenate([sig(zi), sig(zf), np.tanh(zg), sig(zo)], axis=1)
+    got = np.asarray(_one_tanh_gate_activations(tf.constant(z), tf.constant(7)))
+    np.testing.assert_allclose(got, expected, atol=3e-7, rtol=0)
+    assert np.all((got[:, : 2 * 7] >= 0) & (got[:, : 2 * 7] <= 1))  # gates stay in [0, 1]
+
+
+def test_fused_inside_a_jit_compiled_model_function_matches_keras(rng):
+    """fused_jit=False inside an XLA-compiled function: the enclosing XLA compiles the loop
+    (with the one-tanh gates) and the result is still Keras'."""
+    x = rng.randn(3, 6, 2).astype("float32")
+    ref = keras.layers.LSTM(4, return_sequences=True, use_cudnn=False)
+    ours = LSTM(4, return_sequences=True, implementation="fused")
+    ref(x), ours(x)
+    ours.set_weights([w * 3 for w in ref.get_weights()])
+    ref.set_weights(ours.get_weights())
+    ours.fused_jit = False
+    got = tf.function(lambda v: ours(v), jit_compile=True)(x)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref(x)), atol=1e-6)
 
 
 def test_fused_inside_tf_function_and_mixed_precision(rng):
