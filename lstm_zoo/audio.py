@@ -151,6 +151,38 @@ def valid_lengths(audio: Any) -> Any:
     return keras.ops.sum(keras.ops.cast(valid_sample_mask(audio), "int32"), axis=1)
 
 
+def vtlp_warp(freqs: np.ndarray, alpha: float, nyquist: float,
+              boundary: float = 0.8) -> np.ndarray:
+    """Vocal tract length perturbation's piecewise-linear frequency warp (Jaitly & Hinton
+    2013): ``f -> alpha * f`` up to a cut-off, then a straight line to ``nyquist``, so the
+    warped axis still spans ``[0, nyquist]``.  The cut-off is ``boundary * nyquist *
+    min(alpha, 1) / alpha``."""
+    freqs = np.asarray(freqs, np.float64)
+    cut = boundary * nyquist * min(alpha, 1.0) / alpha
+    upper = nyquist - (nyquist - boundary * nyquist * min(alpha, 1.0)) / (nyquist - cut) * (
+        nyquist - freqs)
+    return np.where(freqs <= cut, alpha * freqs, upper)
+
+
+def mel_weight_matrix(num_mel_bins: int, num_spectrogram_bins: int, sample_rate: int,
+                      lower_hz: float, upper_hz: float, warp: float = 1.0) -> np.ndarray:
+    """``[num_spectrogram_bins, num_mel_bins]`` triangular mel filterbank (HTK mel scale),
+    the matrix of ``tf.signal.linear_to_mel_weight_matrix``, read on a frequency axis
+    warped by :func:`vtlp_warp` (``warp=1``: no warp, the same matrix as TensorFlow's)."""
+    nyquist = sample_rate / 2.0
+    freqs = vtlp_warp(np.linspace(0.0, nyquist, num_spectrogram_bins)[1:], warp, nyquist)
+
+    def mel(hz):
+        return 1127.0 * np.log1p(np.asarray(hz) / 700.0)
+
+    edges = np.linspace(mel(lower_hz), mel(upper_hz), num_mel_bins + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    bins = mel(freqs)[:, None]
+    weights = np.maximum(0.0, np.minimum((bins - lower) / (center - lower),
+                                         (upper - bins) / (upper - center)))
+    return np.pad(weights, [[1, 0], [0, 0]]).astype(np.float32)  # the DC bin feeds no band
+
+
 @keras.saving.register_keras_serializable(package="lstm_zoo")
 class LogMelSpectrogram(keras.layers.Layer):
     """Raw zero-padded waveforms ``[B, samples]`` -> normalised log-mel ``[B, frames, mels]``.
@@ -160,6 +192,12 @@ class LogMelSpectrogram(keras.layers.Layer):
     -> ``log(mel + 1e-6)`` -> mean/variance normalisation per utterance and band over the
     valid frames (cancels gain and channel differences between speakers).  Frames past an
     example's valid length are zeroed and masked out (the mask propagates to the LSTMs).
+
+    ``vtlp`` (training only): vocal tract length perturbation - each utterance's frequency
+    axis is warped by a random factor in ``[1 - vtlp, 1 + vtlp]`` (:func:`vtlp_warp`, drawn
+    from ``vtlp_steps`` evenly spaced factors) before the mel filterbank, which imitates
+    speakers with shorter or longer vocal tracts.  Inference always uses the unwarped
+    filterbank, so ``vtlp`` changes nothing in a trained model's outputs.
     """
 
     def __init__(
@@ -172,9 +210,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         lower_hz: float = 20.0,
         upper_hz: float | None = None,
         normalize: bool = True,
+        vtlp: float = 0.0,
+        vtlp_steps: int = 9,
+        seed: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        if not 0.0 <= float(vtlp) < 0.5:
+            raise ValueError(f"vtlp must be in [0, 0.5) (a warp factor range), got {vtlp}")
+        if int(vtlp_steps) < 2:
+            raise ValueError(f"vtlp_steps must be >= 2, got {vtlp_steps}")
+        self.vtlp, self.vtlp_steps, self.seed = float(vtlp), int(vtlp_steps), seed
+        self.seed_generator = keras.random.SeedGenerator(seed) if self.vtlp else None
         self.sample_rate = int(sample_rate)
         self.frame_length = int(frame_length)
         self.frame_step = int(frame_step)
@@ -193,7 +240,18 @@ class LogMelSpectrogram(keras.layers.Layer):
         # frame j starts at sample j * frame_step: valid iff that sample is (ceil(S/step) frames)
         return valid_sample_mask(audio)[:, :: self.frame_step]
 
-    def call(self, audio: Any) -> Any:
+    def _warped_mel(self, power: Any) -> Any:
+        """Mel energies of ``power`` [B, T, F] through one random VTLP-warped filterbank per
+        example."""
+        factors = np.linspace(1.0 - self.vtlp, 1.0 + self.vtlp, self.vtlp_steps)
+        banks = tf.constant(np.stack([
+            mel_weight_matrix(self.num_mel_bins, self.fft_length // 2 + 1, self.sample_rate,
+                              self.lower_hz, self.upper_hz, warp=float(a)) for a in factors]))
+        pick = keras.random.randint([tf.shape(power)[0]], 0, self.vtlp_steps,
+                                    seed=self.seed_generator)
+        return tf.einsum("btf,bfm->btm", power, tf.gather(banks, pick))
+
+    def call(self, audio: Any, training: bool | None = None) -> Any:
         audio = tf.cast(audio, tf.float32)
         stft = tf.signal.stft(
             audio,
@@ -207,7 +265,11 @@ class LogMelSpectrogram(keras.layers.Layer):
             self.num_mel_bins, self.fft_length // 2 + 1, self.sample_rate,
             self.lower_hz, self.upper_hz,
         )
-        log_mel = tf.math.log(tf.tensordot(power, mel_matrix, 1) + 1e-6)
+        if training and self.vtlp:
+            mel = self._warped_mel(power)
+        else:
+            mel = tf.tensordot(power, mel_matrix, 1)
+        log_mel = tf.math.log(mel + 1e-6)
         mask = tf.cast(self._mask(audio), tf.float32)[..., tf.newaxis]
         log_mel = log_mel[:, : tf.shape(mask)[1], :]
         if self.normalize:
@@ -236,4 +298,7 @@ class LogMelSpectrogram(keras.layers.Layer):
             "lower_hz": self.lower_hz,
             "upper_hz": self.upper_hz,
             "normalize": self.normalize,
+            "vtlp": self.vtlp,
+            "vtlp_steps": self.vtlp_steps,
+            "seed": self.seed,
         }

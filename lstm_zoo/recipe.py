@@ -135,6 +135,8 @@ class Recipe(abc.ABC):
         """Train ``model``; returns the Keras ``History``."""
         x, y = _as_xy(data.train)
         val = data.val if not isinstance(data.val, tuple) else tuple(data.val)
+        if config.steps_per_epoch:
+            x, y = repeating_batches(x, y, batch_size=config.batch_size), None
         return model.fit(
             x,
             y,
@@ -237,6 +239,28 @@ class Recipe(abc.ABC):
         if isinstance(x, Mapping):
             x = x[in_key]
         return {in_key: x[:n]}
+
+
+def repeating_batches(x: Any, y: Any = None, sample_weight: Any = None, *,
+                      batch_size: int = 32, seed: int = 0) -> Any:
+    """Training data as an endless ``tf.data`` stream, for ``fit(steps_per_epoch=N)``.
+
+    Keras keeps one iterator across epochs when ``steps_per_epoch`` is set: over a finite
+    dataset (or arrays) an epoch that meets the end of the data stops early ("Your input ran
+    out of data") and the next starts over, so with N not dividing the number of batches
+    every other epoch trained on a few batches only.  Repeated, every epoch is N batches.
+    ``x`` a ``tf.data.Dataset`` of batches is repeated as it is; arrays (or dicts of arrays)
+    are shuffled again on every pass (as ``fit`` shuffles arrays) and batched.
+    """
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        return x.repeat()
+    parts = (x,) if y is None else (x, y) if sample_weight is None else (x, y, sample_weight)
+    ds = tf.data.Dataset.from_tensor_slices(parts)
+    count = int(ds.cardinality())
+    ds = ds.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
 
 
 def _as_xy(split: Split) -> tuple[Any, Any]:

@@ -375,11 +375,16 @@ class FraudRecipe(Recipe):
     def fit(self, model: Any, data: RecipeData, config: TrainConfig, callbacks: list[Any],
             verbose: Any = "auto") -> Any:
         """Fit with the importance weights of the subsampled legitimate sequences."""
+        from lstm_zoo.recipe import repeating_batches
+
         x, y, weights = data.train
+        if config.steps_per_epoch:  # every epoch that many batches (see repeating_batches)
+            x, y, weights = repeating_batches(x, y, weights, batch_size=config.batch_size), None, None
         return model.fit(x, y, sample_weight=weights, validation_data=data.val,
-                         epochs=config.epochs, batch_size=config.batch_size,
+                         epochs=config.epochs,
+                         batch_size=config.batch_size if y is not None else None,
                          steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
-                         verbose=verbose, shuffle=True)
+                         verbose=verbose, shuffle=y is not None)
 
     def baseline_scores(self, data: RecipeData, split: str = "test") -> np.ndarray:
         """Scores of the logistic regression on single-transaction features (fit on train)."""

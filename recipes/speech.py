@@ -60,6 +60,7 @@ def build_speech_lstm_ctc(
     dropout: float = 0.1,
     frame_stack: int = 3,
     spec_augment: bool = True,
+    vtlp: float = 0.0,
     num_mel_bins: int = 40,
     sample_rate: int = SAMPLE_RATE,
     implementation: str = "auto",
@@ -70,7 +71,7 @@ def build_speech_lstm_ctc(
     return build_ctc_acoustic_model(
         num_labels=len(ALPHABET), units=units, num_layers=num_layers,
         bidirectional=bidirectional, proj_units=proj_units, dropout=dropout,
-        frame_stack=frame_stack, spec_augment=spec_augment, num_mel_bins=num_mel_bins,
+        frame_stack=frame_stack, spec_augment=spec_augment, vtlp=vtlp, num_mel_bins=num_mel_bins,
         sample_rate=sample_rate,
         implementation=implementation, name="speech_lstm_ctc",
     )
@@ -327,8 +328,13 @@ class SpeechRecipe(Recipe):
 
     def fit(self, model: Any, data: RecipeData, config: TrainConfig, callbacks: list[Any],
             verbose: Any = "auto") -> Any:
-        """Fit on length-bucketed, zero-padded batches (labels padded with -1)."""
+        """Fit on length-bucketed, zero-padded batches (labels padded with -1); with
+        ``steps_per_epoch`` the batches repeat, so every epoch has that many."""
+        from lstm_zoo.recipe import repeating_batches
+
         train = make_dataset(data.train, config.batch_size, shuffle=True)
+        if config.steps_per_epoch:
+            train = repeating_batches(train)
         val = make_dataset(data.val, config.batch_size, shuffle=False)
         return model.fit(train, validation_data=val, epochs=config.epochs,
                          steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,

@@ -9,10 +9,12 @@ import pytest
 
 from lstm_zoo.audio import (
     LogMelSpectrogram,
+    mel_weight_matrix,
     read_wav,
     resample,
     trim_silence,
     valid_lengths,
+    vtlp_warp,
     write_wav,
 )
 from lstm_zoo.errors import DataError
@@ -153,3 +155,40 @@ def test_log_mel_config_round_trip():
     layer = LogMelSpectrogram(sample_rate=16000, frame_length=400, frame_step=160, fft_length=512)
     clone = LogMelSpectrogram.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_unwarped_mel_matrix_is_tensorflows():
+    import tensorflow as tf
+
+    ours = mel_weight_matrix(40, 129, 8000, 20.0, 4000.0)
+    theirs = tf.signal.linear_to_mel_weight_matrix(40, 129, 8000, 20.0, 4000.0).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_vtlp_warp_scales_low_frequencies_and_keeps_the_band_edges():
+    freqs = np.linspace(0, 4000, 129)
+    for alpha in (0.9, 1.1):
+        warped = vtlp_warp(freqs, alpha, 4000.0)
+        assert warped[0] == 0 and abs(warped[-1] - 4000) < 1e-9  # still spans [0, nyquist]
+        assert np.all(np.diff(warped) > 0)  # monotonic: no band folds back
+        np.testing.assert_allclose(warped[freqs < 2000], alpha * freqs[freqs < 2000])
+    # a tone's energy moves to higher mel bands when the axis is stretched (alpha > 1)
+    tone = np.zeros(129)
+    tone[40] = 1.0
+    bands = [int((tone @ mel_weight_matrix(40, 129, 8000, 20.0, 4000.0, warp=a)).argmax())
+             for a in (0.9, 1.0, 1.1)]
+    assert bands[0] < bands[1] < bands[2]
+
+
+def test_vtlp_only_in_training_and_round_trips():
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 0.1, (4, 1600)).astype(np.float32)
+    plain, warped = LogMelSpectrogram(), LogMelSpectrogram(vtlp=0.1, seed=3)
+    np.testing.assert_allclose(warped(audio).numpy(), plain(audio).numpy(), atol=1e-6)
+    trained = warped(audio, training=True).numpy()
+    assert np.abs(trained - plain(audio).numpy()).max() > 1e-2  # warped in training
+    assert np.isfinite(trained).all() and trained.shape == (4, 20, 40)
+    clone = LogMelSpectrogram.from_config(warped.get_config())
+    assert clone.get_config() == warped.get_config() and clone.vtlp == 0.1
+    with pytest.raises(ValueError, match="vtlp"):
+        LogMelSpectrogram(vtlp=0.6)

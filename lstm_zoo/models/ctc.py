@@ -175,6 +175,7 @@ def build_ctc_acoustic_model(
     dropout: float = 0.1,
     frame_stack: int = 3,
     spec_augment: bool = False,
+    vtlp: float = 0.0,
     sample_rate: int = 8000,
     num_mel_bins: int = 40,
     frame_length_ms: float = 25.0,
@@ -187,7 +188,9 @@ def build_ctc_acoustic_model(
     ``units``/``num_layers``/``bidirectional``/``proj_units`` shape the LSTM stack (each layer
     an :class:`lstm_zoo.layers.LSTM`, optionally with a projection to ``proj_units``);
     ``frame_stack`` consecutive feature frames are concatenated before the LSTMs;
-    ``spec_augment`` masks random bands and spans of the features while training.
+    ``spec_augment`` masks random bands and spans of the features while training;
+    ``vtlp`` warps each training utterance's frequency axis by a random factor in
+    ``[1 - vtlp, 1 + vtlp]`` (vocal tract length perturbation, see ``LogMelSpectrogram``).
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -197,7 +200,7 @@ def build_ctc_acoustic_model(
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     x = LogMelSpectrogram(
         sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
-        fft_length=fft_length, num_mel_bins=num_mel_bins, name="log_mel",
+        fft_length=fft_length, num_mel_bins=num_mel_bins, vtlp=vtlp, name="log_mel",
     )(audio)
     if spec_augment:
         x = SpecAugment(name="spec_augment")(x)

@@ -239,3 +239,25 @@ def test_real_fsdd_speaker_loads(shared_data):
     assert all(len(bank["theo"][d]) == 50 for d in range(10))
     lengths = [len(c) for clips in bank["theo"].values() for c in clips]
     assert 0.1 * 8000 < np.median(lengths) < 1.0 * 8000  # trimmed single digits at 8 kHz
+
+
+def test_fit_with_steps_per_epoch_and_vtlp_runs_full_epochs(fake_fsdd):
+    """Bucketed batches repeat, so each epoch has steps_per_epoch batches (Keras alone ended
+    an epoch early whenever the finite pipeline ran out); VTLP trains in-graph."""
+    import keras
+
+    recipe = SpeechRecipe()
+    data = recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="cy",
+                       test_speakers="di", train_utterances=10, eval_utterances=4, max_digits=2)
+    model = recipe.build_model(data, units=4, num_layers=1, vtlp=0.1)
+    config = recipe.train_config.replace(epochs=2, steps_per_epoch=4, batch_size=4)
+    recipe.compile(model, config)
+    counts = []
+    counter = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: counts.append(0),
+        on_train_batch_end=lambda batch, logs: counts.__setitem__(-1, counts[-1] + 1),
+    )
+    history = recipe.fit(model, data, config, [counter], verbose=0)
+    assert counts == [4, 4]
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.get_layer("log_mel").vtlp == 0.1

@@ -143,3 +143,27 @@ def test_ema_momentum_trains_with_an_average_of_the_weights(tmp_path):
     assert not np.allclose(plain_model.get_weights()[0], ema_model.get_weights()[0])
     result = train(recipe, out_dir=tmp_path / "run", hparams={"ema_momentum": 0.9})
     assert result.metrics["train_config"]["ema_momentum"] == 0.9
+
+
+class _BatchCounter(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.per_epoch = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.per_epoch.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.per_epoch[-1] += 1
+
+
+def test_steps_per_epoch_gives_every_epoch_that_many_batches():
+    """21 training rows in batches of 16 are 2 batches a pass; with steps_per_epoch=3 Keras
+    alone ran 3, 1, 3 batches (the iterator ran out mid-epoch); the recipe repeats its data."""
+    recipe = ToyRecipe()
+    data = recipe.load(rows=64)
+    model = recipe.build_model(data)
+    config = recipe.train_config.replace(epochs=3, steps_per_epoch=3)
+    recipe.compile(model, config)
+    counter = _BatchCounter()
+    recipe.fit(model, data, config, [counter])
+    assert counter.per_epoch == [3, 3, 3]
