@@ -6,8 +6,9 @@ Three paths compute the same function (see :mod:`lstm_zoo.layers.cell` for the e
   plain LSTM: tanh/sigmoid, bias, no recurrent dropout, no variant, not unrolled, masks
   strictly right-padded with no empty row.  Input dropout is fine (applied before the op).
 * ``"fused"``  - the CPU path (:mod:`lstm_zoo.layers.fused`): input projection hoisted out of
-  the loop, recurrence XLA-compiled for training, hand-written backward pass.  Plain LSTM only
-  (tanh/sigmoid, no recurrent dropout, no variant, not unrolled); any mask, bias optional.
+  the loop, XLA-compiled recurrence (see ``fused.layer_uses_xla``), hand-written backward
+  pass.  Plain LSTM only (tanh/sigmoid, no recurrent dropout, no variant, not unrolled); any
+  mask, bias optional.
 * ``"generic"`` - the cell stepped by ``keras.layers.RNN``; everything works here.
 
 ``select_implementation`` is pure (no TensorFlow), so the decisions can be tested without a

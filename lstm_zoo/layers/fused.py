@@ -20,9 +20,7 @@ cell through ``keras.layers.RNN``:
   (``sharded_recurrence``; exact, rows never interact).
 
 Opt-in, not exact: ``layer.fused_bf16_matmul`` runs every matmul in bfloat16 with float32
-state (``layer_matmul_dtype``).  On one core of the loaded development machine float32 work is
-matmul-bound at about the same FLOP rate as ``keras.layers.LSTM``'s inference; the measured
-figures are in the README.
+state (``layer_matmul_dtype``).  The measured speed of each option is in the README.
 
 Masking follows ``keras.layers.RNN`` exactly: at a masked step the states keep their previous
 values and the output repeats the previous output (zeros if ``zero_output_for_mask``).

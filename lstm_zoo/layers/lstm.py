@@ -45,9 +45,10 @@ class LSTM(keras.layers.RNN):
     ``use_peepholes``, ``layer_norm``, ``proj_units``, ``zoneout_cell``, ``zoneout_hidden``,
     ``cell_clip``, ``cifg`` (see :class:`LSTMCell`) and ``implementation``.
 
-    Attribute ``fused_jit`` (not serialised; unset/None: XLA for training calls only): True or
-    False forces the fused path's loops on/off XLA for every call, e.g. False before tracing a
-    SavedModel for a TF Serving build without XLA:CPU JIT.  Same results either way.
+    Attribute ``fused_jit`` (not serialised; unset/None: automatic, see
+    ``fused.layer_uses_xla`` - XLA for training, and for inference with a known number of
+    timesteps unless traced for an export file): True or False forces the fused path's loops
+    on/off XLA for every call.  Same results either way.
 
     Attribute ``fused_shards`` (not serialised; unset/None: automatic, see
     ``fused.batch_shards``): the fused path splits the batch into this many slices whose
