@@ -336,6 +336,8 @@ def publish_run(
             "hparams": record.get("hparams"),
             "options": dict(options or {}),
             "train_seconds": record.get("train_seconds"),
+            **({"ensemble": {**record["ensemble"], "members": record.get("members")}}
+               if record.get("ensemble") else {}),
         },
         "seed": record["seed"],
         "versions": record["versions"],
@@ -349,10 +351,17 @@ def finished_run_train_command(recipe: Any, run_dir: str | os.PathLike, record: 
                                options: Mapping[str, Any] | None) -> str:
     """The ``lstm-zoo train`` line that reproduces a finished run, rebuilt from its
     ``metrics.json`` record: seed, data, the training settings that differ from the recipe's
-    defaults and the model hyperparameters (as ``--hparam``), and the recipe options."""
+    defaults and the model hyperparameters (as ``--hparam``), and the recipe options.  For an
+    ensemble run (``lstm-zoo ensemble``): each member's line, then the ensemble line."""
     import dataclasses
     import json
 
+    if record.get("members"):  # an ensemble run: every member's command, then the combination
+        members = [finished_run_train_command(recipe, m["run"], m, options)
+                   for m in record["members"]]
+        combine = ["lstm-zoo", "ensemble", recipe.name, "--runs",
+                   *(os.fspath(m["run"]) for m in record["members"]), "--out", os.fspath(run_dir)]
+        return " && ".join([*members, shlex.join(combine)])
     parts = ["lstm-zoo", "train", recipe.name, "--seed", str(record["seed"])]
     if record.get("data") not in (None, "embedded default"):
         parts += ["--data", str(record["data"])]
@@ -408,6 +417,8 @@ def publish_finished_run(
         data = None if record.get("data") in (None, "embedded default") else record["data"]
     else:
         record = {**record, "data": os.fspath(data)}
+        if record.get("members"):  # an ensemble's members were trained on the same data
+            record["members"] = [{**m, "data": os.fspath(data)} for m in record["members"]]
     if "options" in record:
         options = record["options"]
     model = load_model(model_file)

@@ -88,6 +88,9 @@ class Recipe(abc.ABC):
     train_config: ClassVar[TrainConfig] = TrainConfig()
     headline_metric: ClassVar[str] = "loss"  # the metric shown in listings (lower is better ...)
     headline_higher_is_better: ClassVar[bool] = False
+    # how ``lstm-zoo ensemble`` combines trained models' outputs: "mean", "log_probs" (logits:
+    # average log-softmax) or None (the recipe's models cannot be combined)
+    ensemble_combine: ClassVar[str | None] = "mean"
 
     # ---- command line --------------------------------------------------------------------
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -146,6 +149,7 @@ class Recipe(abc.ABC):
             steps_per_epoch=config.steps_per_epoch,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=y is not None,  # arrays; a tf.data pipeline shuffles itself
         )
 
     def batches(self, data: RecipeData, split: str, batch_size: int) -> Any | None:

@@ -210,6 +210,7 @@ class SpeechRecipe(Recipe):
     headline_higher_is_better = False
     beam_width = 16
     serving_decoder = "greedy"
+    ensemble_combine = "log_probs"  # CTC logits: log-linear pooling keeps the spikes sharp
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--train-speakers", help="comma-separated training speakers "
@@ -330,11 +331,8 @@ class SpeechRecipe(Recipe):
             verbose: Any = "auto") -> Any:
         """Fit on length-bucketed, zero-padded batches (labels padded with -1); with
         ``steps_per_epoch`` the batches repeat, so every epoch has that many."""
-        from lstm_zoo.recipe import repeating_batches
-
-        train = make_dataset(data.train, config.batch_size, shuffle=True)
-        if config.steps_per_epoch:
-            train = repeating_batches(train)
+        train = make_dataset(data.train, config.batch_size, shuffle=True,
+                             repeat=bool(config.steps_per_epoch))
         val = make_dataset(data.val, config.batch_size, shuffle=False)
         return model.fit(train, validation_data=val, epochs=config.epochs,
                          steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
@@ -469,11 +467,13 @@ def _inference_fn(model: Any) -> Any:
 
 
 def make_dataset(split: tuple[list, list], batch_size: int, shuffle: bool, seed: int = 0,
-                 bucket_seconds: float = 0.5) -> Any:
+                 bucket_seconds: float = 0.5, repeat: bool = False) -> Any:
     """A ``tf.data`` pipeline of (audio ``[B, S]``, labels ``[B, L]``), bucketed by length.
 
     Audio is zero-padded at the end (the model reads lengths from the padding) and labels are
-    padded with -1 (the CTC loss counts the non-negative ones).
+    padded with -1 (the CTC loss counts the non-negative ones).  ``repeat``: an endless
+    stream, repeated *before* bucketing, so every batch is full: a finite pass ends with one
+    part-filled batch per bucket, each a new shape for the XLA-compiled LSTM loops to compile.
     """
     import tensorflow as tf
 
@@ -485,6 +485,8 @@ def make_dataset(split: tuple[list, list], batch_size: int, shuffle: bool, seed:
     ds = tf.data.Dataset.range(len(audios))
     if shuffle:
         ds = ds.shuffle(len(audios), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
     ds = ds.map(lambda i: (audio_rt[i], label_rt[i]), num_parallel_calls=tf.data.AUTOTUNE)
     # Batches are padded up to the bucket boundary: a handful of distinct shapes, so the
     # training step is traced a handful of times rather than once per batch.
@@ -506,7 +508,9 @@ def plot_ctc_alignment(model: Any, audio: np.ndarray, reference: Sequence[int],
     from lstm_zoo.models.ctc import softmax
     from lstm_zoo.plots import figure, save_figure
 
-    features = np.asarray(model.get_layer("log_mel")(audio[None, :]))[0]
+    from lstm_zoo.models.ensemble import find_layer
+
+    features = np.asarray(find_layer(model, "log_mel")(audio[None, :]))[0]
     probs = softmax(np.asarray(_inference_fn(model)(audio[None, :]))[0])
     seconds = len(audio) / sample_rate
     plt = figure()

@@ -187,6 +187,7 @@ class TranslationRecipe(Recipe):
         lr_schedule="plateau")
     headline_metric = "bleu_beam"
     headline_higher_is_better = True
+    ensemble_combine = None  # the model decodes step by step (beam search): no output to average
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--min-frequency", type=int, default=None,

@@ -167,3 +167,38 @@ def test_steps_per_epoch_gives_every_epoch_that_many_batches():
     counter = _BatchCounter()
     recipe.fit(model, data, config, [counter])
     assert counter.per_epoch == [3, 3, 3]
+
+
+def test_ensemble_of_runs_evaluates_records_and_rebuilds_its_commands(tmp_path, toy_registered):
+    from lstm_zoo.cli import main
+    from lstm_zoo.ensembling import ensemble_runs
+    from lstm_zoo.publish import finished_run_train_command
+    from lstm_zoo.training import load_model
+
+    runs = [tmp_path / f"seed{seed}" for seed in (0, 1)]
+    for seed, run in zip((0, 1), runs):
+        train(ToyRecipe(), out_dir=run, seed=seed, epochs=2, verbose=0, rows=64)
+    out = tmp_path / "ensemble"
+    result = ensemble_runs("toy-driver", runs, out_dir=out)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["ensemble"] == {"combine": "mean", "size": 2}
+    assert [m["seed"] for m in record["members"]] == [0, 1]
+    model = load_model(out)  # safe mode
+    x, y = ToyRecipe().load(rows=64).test
+    members = [load_model(run) for run in runs]
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+    assert record["test"]["mae"] == pytest.approx(float(np.abs(expected - y).mean()), rel=1e-4)
+    assert result.metrics == record
+    command = finished_run_train_command(ToyRecipe(), out, record, {"rows": 64})
+    assert command.count("lstm-zoo train toy-driver") == 2 and "--seed 1" in command
+    assert command.endswith(f"lstm-zoo ensemble toy-driver --runs {runs[0]} {runs[1]} --out {out}")
+
+    train(ToyRecipe(), out_dir=tmp_path / "other", seed=2, epochs=1, verbose=0, rows=32)
+    with pytest.raises(ValueError, match="differ in options"):
+        ensemble_runs("toy-driver", [runs[0], tmp_path / "other"], out_dir=tmp_path / "bad")
+    with pytest.raises(FileNotFoundError, match="not a finished training run"):
+        ensemble_runs("toy-driver", [runs[0], tmp_path / "missing"], out_dir=tmp_path / "bad")
+    assert main(["ensemble", "toy-driver", "--runs", str(runs[0]), str(runs[1]),
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "model.keras").is_file()
