@@ -88,8 +88,9 @@ class Recipe(abc.ABC):
     train_config: ClassVar[TrainConfig] = TrainConfig()
     headline_metric: ClassVar[str] = "loss"  # the metric shown in listings (lower is better ...)
     headline_higher_is_better: ClassVar[bool] = False
-    # how ``lstm-zoo ensemble`` combines trained models' outputs: "mean", "log_probs" (logits:
-    # average log-softmax) or None (the recipe's models cannot be combined)
+    # how ``lstm-zoo ensemble`` combines trained models' outputs: "mean", "log_probs" (class
+    # logits: average log-softmax), "stack" (the recipe's evaluation and serving combine the
+    # members' stacked outputs, e.g. CTC decoding) or None (models cannot be combined)
     ensemble_combine: ClassVar[str | None] = "mean"
 
     # ---- command line --------------------------------------------------------------------

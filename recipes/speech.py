@@ -210,7 +210,7 @@ class SpeechRecipe(Recipe):
     headline_higher_is_better = False
     beam_width = 16
     serving_decoder = "greedy"
-    ensemble_combine = "log_probs"  # CTC logits: log-linear pooling keeps the spikes sharp
+    ensemble_combine = "stack"  # members' CTC logits, fused after decoding (ctc.decode_ensemble)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--train-speakers", help="comma-separated training speakers "
@@ -512,6 +512,8 @@ def plot_ctc_alignment(model: Any, audio: np.ndarray, reference: Sequence[int],
 
     features = np.asarray(find_layer(model, "log_mel")(audio[None, :]))[0]
     probs = softmax(np.asarray(_inference_fn(model)(audio[None, :]))[0])
+    if probs.ndim == 3:  # an ensemble's stacked members: show their mean posterior
+        probs = probs.mean(axis=0)
     seconds = len(audio) / sample_rate
     plt = figure()
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6))

@@ -25,6 +25,14 @@ ACCENTS = (
     "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
 )
 VARIANTS = ("m1", "f2", "m3", "f4", "m5", "f1", "m7", "f3", "m2", "f5", "m4", "m6")
+#: More of eSpeak NG's voice variants (its ``voices/!v`` files: other formant settings, the
+#: Klatt synthesiser, breathiness, pitch ranges): drawn on after the 24 voices that cycle
+#: ACCENTS and VARIANTS together, for more timbres than the twelve basic variants give.
+MORE_VARIANTS = (
+    "klatt", "Alex", "grandma", "klatt2", "Andy", "linda", "klatt3", "boris", "Annie",
+    "klatt4", "david", "aunty", "klatt6", "max", "belinda", "m8", "travis", "steph",
+    "grandpa", "anika", "caleb", "robert", "zac", "quincy",
+)
 DEFAULT_RATES = (130, 165, 200)  # words per minute
 DEFAULT_PITCHES = (35, 50, 70)  # 0-100, eSpeak's default is 50
 
@@ -116,17 +124,32 @@ def synthesize(
     return resample(pcm, tts.sample_rate, sample_rate)
 
 
+def voice_order() -> list[str]:
+    """Every ``accent+variant`` voice, in the order :func:`default_voices` draws them.
+
+    First the 24 voices that cycle ACCENTS and VARIANTS together (the only ones before
+    MORE_VARIANTS existed, so earlier runs keep their voices), then passes over all
+    variants, each pass pairing every variant with a new accent: consecutive voices differ in
+    both, and timbres come in before more accents of the same timbre.
+    """
+    variants = VARIANTS + MORE_VARIANTS
+    cycle = [(i % len(ACCENTS), i % len(VARIANTS)) for i in range(24)]
+    seen = set(cycle)
+    rest = [(a, v) for p in range(len(ACCENTS)) for v in range(len(variants))
+            if (a := (v + p) % len(ACCENTS), v) not in seen]
+    return [f"{ACCENTS[a]}+{variants[v]}" for a, v in cycle + rest]
+
+
 def default_voices(count: int, offset: int = 0) -> list[str]:
-    """``count`` distinct voices ``accent+variant``, cycling accents and variants together.
+    """``count`` distinct voices ``accent+variant`` (see :func:`voice_order`).
 
     ``offset`` skips voices, so disjoint groups (train / validation / test) can be drawn.
     """
-    voices = []
-    for i in range(offset, offset + count):
-        accent = ACCENTS[i % len(ACCENTS)]
-        variant = VARIANTS[i % len(VARIANTS)]
-        voices.append(f"{accent}+{variant}")
-    return voices
+    order = voice_order()
+    if offset < 0 or count < 0 or offset + count > len(order):
+        raise ValueError(f"eSpeak NG offers {len(order)} voices here; asked for {count} "
+                         f"from {offset}")
+    return order[offset: offset + count]
 
 
 def digit_bank(

@@ -6,13 +6,15 @@ run-to-run variance.  The ensemble is an ordinary functional model over the memb
 saves to one ``.keras`` file (safe mode), exports to one SavedModel and serves the same inputs
 and outputs as each member.
 
-Two ways to combine, by what the outputs are:
+Three ways to combine, by what the outputs are:
 
 * ``"mean"``: the outputs' average (regression values, probabilities);
-* ``"log_probs"``: the average of each member's log-softmax over the last axis, for logits
-  (classes, CTC frames).  The result is again a logit tensor: its softmax is the normalised
-  geometric mean of the members' distributions (log-linear pooling), which keeps a CTC
-  decoder's "blank unless sure" behaviour where plain probability averaging would blur it.
+* ``"log_probs"``: the average of each member's log-softmax over the last axis, for class
+  logits.  The result is again a logit tensor: its softmax is the normalised geometric mean
+  of the members' distributions (log-linear pooling);
+* ``"stack"``: the members' outputs stacked on a new axis 1 (``[B, N, ...]``), for outputs
+  that must be combined after decoding: CTC logits, whose members put a label's spike on
+  different frames (see :func:`lstm_zoo.models.ctc.decode_ensemble`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 import keras
 
-COMBINE = ("mean", "log_probs")
+COMBINE = ("mean", "log_probs", "stack")
 
 
 def _renamed_copy(model: keras.Model, name: str) -> keras.Model:
@@ -64,6 +66,8 @@ def build_ensemble(members: Sequence[keras.Model], combine: str = "mean",
         raise ValueError(f"the members' outputs differ in structure: {sorted(structures)}")
 
     def combine_one(*tensors: Any) -> Any:
+        if combine == "stack":
+            return keras.ops.stack(list(tensors), axis=1)
         if combine == "log_probs":
             tensors = [keras.ops.log_softmax(t, axis=-1) for t in tensors]
         return keras.layers.Average()(list(tensors))

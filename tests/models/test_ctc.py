@@ -143,3 +143,42 @@ def test_spec_augment_masks_only_in_training():
     assert np.all(zero_bands <= 10)
     clone = SpecAugment.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_ensemble_decoding_fuses_transcripts_not_frames():
+    """Two members spike the same digits on different frames: averaging their frame
+    posteriors loses the digits, sequence-level fusion keeps them; where members disagree,
+    the transcript with the higher summed likelihood wins."""
+    from lstm_zoo.models.ctc import decode_ensemble
+
+    def spikes(path):  # a label's frame also leaves the blank some weight, as CTC models do
+        logits = _logits_for(path)
+        logits[logits == 5.0] = np.where(np.array(path) == BLANK, 6.0, 3.0)
+        for t, label in enumerate(path):
+            if label != BLANK:
+                logits[t, BLANK] = 0.0
+        return logits
+
+    early = spikes([3, BLANK, BLANK, 5, BLANK, BLANK])
+    late = spikes([BLANK, 3, BLANK, BLANK, 5, BLANK])
+    stacked = np.stack([early, late])[None]  # [B=1, N=2, T, C]
+    mean_log_probs = np.asarray(tf.nn.log_softmax(stacked)).mean(axis=1)
+    assert decode_to_lists(mean_log_probs) == [[]]  # frame averaging: blank everywhere
+    for method in ("greedy", "beam"):
+        assert decode_to_lists(stacked, method) == [[3, 5]]
+        assert decode_to_strings(stacked, method).numpy().tolist() == [b"35"]
+    # member 0 is sure of 3-5, member 1 weakly prefers 3-6: the product favours 3-5
+    unsure = _logits_for([BLANK, 3, BLANK, BLANK, 6, BLANK]) * 0.2
+    assert decode_to_lists(np.stack([early, unsure])[None]) == [[3, 5]]
+    # an empty transcript is a candidate too, and a batch mixes lengths
+    silent = _logits_for([BLANK] * 6)
+    batch = np.stack([np.stack([silent, silent]), np.stack([early, late])])
+    assert decode_to_lists(batch, "beam") == [[], [3, 5]]
+    fn = tf.function(decode_to_strings, input_signature=[tf.TensorSpec([None, 2, None, 11])])
+    assert fn(batch).numpy().tolist() == [b"", b"35"]  # in a graph (serving)
+    unknown_members = tf.function(decode_ensemble,
+                                  input_signature=[tf.TensorSpec([None, None, None, 11])])
+    with pytest.raises(ValueError, match="number of members"):
+        unknown_members.get_concrete_function()
+    with pytest.raises(ValueError, match="unknown CTC decoding"):
+        decode_to_lists(stacked, "viterbi")

@@ -27,6 +27,8 @@ def test_log_probs_and_mean_combine_as_documented(tmp_path):
     np.testing.assert_allclose(np.asarray(log_probs(x)), expected, atol=1e-6)
     mean = build_ensemble(models, "mean")
     np.testing.assert_allclose(np.asarray(mean(x)), np.mean(outs, axis=0), atol=1e-6)
+    stacked = build_ensemble(models, "stack")
+    np.testing.assert_allclose(np.asarray(stacked(x)), np.stack(outs, axis=1), atol=1e-6)
     assert [m.name for m in members(log_probs)] == ["member_0", "member_1", "member_2"]
     assert find_layer(log_probs, "lstm").name == "lstm"  # reaches into the first member
     path = tmp_path / "ensemble.keras"
