@@ -59,7 +59,7 @@ def test_killed_worker_restarted_under_its_id_finishes_its_trial(procs, tmp_path
 def test_silent_worker_is_requeued_and_a_restarted_chief_resumes(procs, tmp_path, helpers):
     port, directory = helpers.free_port(), tmp_path / "sweep"
     project = directory / "tiny-sweep"
-    chief = _args("chief", port, directory, "--worker-timeout", "4")
+    chief = _args("chief", port, directory, "--worker-timeout", "8")
     procs.start("chief", chief)
     worker = ["--heartbeat", "0.5", "--connect-timeout", "60"]
     procs.start("w0", _args("worker", port, directory, "--worker-id", "w0", *worker), WORKER_ENV)
