@@ -1,7 +1,8 @@
 """Combine finished training runs of one recipe into an ensemble run (``lstm-zoo ensemble``).
 
 The members are runs of ``lstm-zoo train`` with the same recipe, data and recipe options (in
-practice: the same command with different ``--seed``).  The result is a run directory like
+practice: the same command with different ``--seed``); they may differ in hyperparameters and
+in the options a recipe lists as ``training_only_options`` (augmentation and the like).  The result is a run directory like
 any other - ``model.keras``, ``metrics.json`` (test metrics of the ensemble next to the
 baselines, and each member's record), plots - so ``lstm-zoo export`` and ``lstm-zoo publish
 --run`` take it as they take a trained run.
@@ -40,6 +41,15 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     return json.loads((run / METRICS_FILE).read_text())
 
 
+def _compared(recipe: Recipe, key: str, record: dict[str, Any]) -> Any:
+    """What of a run's ``data`` or ``options`` must match across an ensemble's members:
+    everything but the recipe's training-only options."""
+    value = record.get(key)
+    if key == "options" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in recipe.training_only_options}
+    return value
+
+
 def ensemble_runs(
     recipe: str | Recipe,
     run_dirs: Sequence[str | os.PathLike],
@@ -50,7 +60,7 @@ def ensemble_runs(
 ) -> TrainResult:
     """Combine the models of ``run_dirs`` (see :func:`lstm_zoo.models.ensemble.build_ensemble`,
     combined as ``recipe.ensemble_combine`` says) and evaluate the ensemble on the recipe's
-    data, rebuilt with the first member's seed and the members' shared options.
+    data, rebuilt with the first member's seed and options.
 
     ``data``: where the runs' data is now (default: the path the first run recorded).
     Raises ``ValueError`` when the recipe cannot ensemble its models or the runs differ in
@@ -73,11 +83,13 @@ def ensemble_runs(
             raise ValueError(f"{run} is an ensemble already; combine the runs it was built from")
     first = records[0]
     for key in ("data", "options"):
-        differing = [str(run) for run, r in zip(run_dirs, records) if r.get(key) != first.get(key)]
+        differing = [str(run) for run, r in zip(run_dirs, records)
+                     if _compared(recipe, key, r) != _compared(recipe, key, first)]
         if differing:
             raise ValueError(f"the runs differ in {key}: {', '.join(differing)} vs "
-                             f"{run_dirs[0]} ({first.get(key)!r}); members must share the "
-                             "recipe's data and options")
+                             f"{run_dirs[0]} ({_compared(recipe, key, first)!r}); members must "
+                             "share the recipe's data and the options that shape its "
+                             "validation and test data")
     if data is None:
         data = None if first.get("data") in (None, "embedded default") else first["data"]
     options = dict(first.get("options") or {})

@@ -357,7 +357,7 @@ def finished_run_train_command(recipe: Any, run_dir: str | os.PathLike, record: 
     import json
 
     if record.get("members"):  # an ensemble run: every member's command, then the combination
-        members = [finished_run_train_command(recipe, m["run"], m, options)
+        members = [finished_run_train_command(recipe, m["run"], m, m.get("options", options))
                    for m in record["members"]]
         combine = ["lstm-zoo", "ensemble", recipe.name, "--runs",
                    *(os.fspath(m["run"]) for m in record["members"]), "--out", os.fspath(run_dir)]

@@ -92,6 +92,10 @@ class Recipe(abc.ABC):
     # logits: average log-softmax), "stack" (the recipe's evaluation and serving combine the
     # members' stacked outputs, e.g. CTC decoding) or None (models cannot be combined)
     ensemble_combine: ClassVar[str | None] = "mean"
+    # recipe options that change only the training split (augmentation, how much training
+    # data is built): ensemble members may differ in them, since their validation and test
+    # data are the same task either way
+    training_only_options: ClassVar[frozenset[str]] = frozenset()
 
     # ---- command line --------------------------------------------------------------------
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

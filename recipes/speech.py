@@ -211,6 +211,9 @@ class SpeechRecipe(Recipe):
     beam_width = 16
     serving_decoder = "greedy"
     ensemble_combine = "stack"  # members' CTC logits, fused after decoding (ctc.decode_ensemble)
+    # validation and test utterances depend on the seed, speakers and sizes only
+    training_only_options = frozenset(
+        {"synthetic_voices", "synthetic_share", "speed_perturb", "train_utterances"})
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--train-speakers", help="comma-separated training speakers "

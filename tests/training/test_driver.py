@@ -36,18 +36,21 @@ class ToyRecipe(Recipe):
     description = "toy"
     default_model = "toy-driver-model"
     train_config = TrainConfig(epochs=2, batch_size=16, patience=10)
+    training_only_options = frozenset({"label_noise"})
     crash_at: int | None = None
 
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=64)
+        parser.add_argument("--label-noise", type=float, default=0.0)
 
-    def load(self, data=None, *, seed=0, rows=64, **options):
+    def load(self, data=None, *, seed=0, rows=64, label_noise=0.0, **options):
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(rows, 5, 1)).astype("float32")
         y = x.sum(axis=(1, 2))[:, None]
         third = rows // 3
+        noisy = y[:third] + label_noise * rng.normal(size=(third, 1)).astype("float32")
         return RecipeData(
-            train=(x[:third], y[:third]),
+            train=(x[:third], noisy),
             val=(x[third : 2 * third], y[third : 2 * third]),
             test=(x[2 * third :], y[2 * third :]),
             info={"rows": rows},
@@ -199,6 +202,14 @@ def test_ensemble_of_runs_evaluates_records_and_rebuilds_its_commands(tmp_path, 
         ensemble_runs("toy-driver", [runs[0], tmp_path / "other"], out_dir=tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="not a finished training run"):
         ensemble_runs("toy-driver", [runs[0], tmp_path / "missing"], out_dir=tmp_path / "bad")
+    # members may differ in training-only options; each keeps its own in the rebuilt commands
+    train(ToyRecipe(), out_dir=tmp_path / "noisy", seed=3, epochs=1, verbose=0, rows=64,
+          label_noise=0.5)
+    mixed = ensemble_runs("toy-driver", [runs[0], tmp_path / "noisy"], out_dir=tmp_path / "mixed")
+    assert [m["options"].get("label_noise") for m in mixed.metrics["members"]] == [None, 0.5]
+    lines = finished_run_train_command(ToyRecipe(), tmp_path / "mixed", mixed.metrics,
+                                       mixed.metrics["options"]).split(" && ")
+    assert "--label-noise" not in lines[0] and "--label-noise 0.5" in lines[1]
     assert main(["ensemble", "toy-driver", "--runs", str(runs[0]), str(runs[1]),
                  "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli" / "model.keras").is_file()
