@@ -364,7 +364,7 @@ def layer_uses_xla(layer, training: bool = True, steps_known: bool = True) -> bo
     XLA with the one-tanh gates (``_one_tanh_gate_activations``) is the fastest float32 loop
     measured here for training and inference at every batch size (2026-11-29, idle 2-core
     machine, ``lstm-zoo bench layer --paths fused,fused+noxla``, wall-clock ratio to
-    keras.layers.LSTM, inference: B=64 1.77-1.78x vs 1.41-1.67x without XLA in two runs; B=8
+    keras.layers.LSTM, inference: B=64 1.63-1.78x vs 1.41-1.67x without XLA in three runs; B=8
     2.2x vs 1.0x, B=1 2.5x vs 1.5x in one run each).  But XLA compiles
     once per input shape (a fraction of a second per layer): inference over sequences of
     varying length - a graph traced with an unknown number of timesteps, such as batches of
