@@ -14,6 +14,9 @@ own random / Hyperband / Bayesian oracle with :class:`SweepOracleMixin` on top. 
   chief waits forever for the dead worker;
 * writes ``oracle.json`` and every ``trial.json`` atomically (a killed chief never leaves a
   half-written file behind);
+* keeps a worker that asks for a trial when all are handed out waiting (IDLE) while other
+  workers' trials still run, since one of them may yet be re-queued; keras-tuner tells it to
+  stop at once, so a trial re-queued near the end of a sweep was left to no worker;
 * ignores late reports about a trial that has already ended (a worker thought dead that comes
   back, or a trial re-queued by a restarted chief and finished twice), instead of corrupting it;
 * calls ``on_trial_end(oracle)`` after every ended trial (the results table is rewritten there,
@@ -71,6 +74,12 @@ class SweepOracleMixin:
     def create_trial(self, tuner_id: str):
         self._heard(f"tuner:{tuner_id}")
         trial = super().create_trial(tuner_id)
+        if trial.status == TrialStatus.STOPPED and self.ongoing_trials:
+            # every trial is handed out, but another worker's may yet be re-queued: keep this
+            # worker asking (IDLE) instead of letting it exit and leaving that trial to nobody
+            self.tuner_ids.add(tuner_id)
+            trial.status = TrialStatus.IDLE
+            return trial
         if trial.status == TrialStatus.RUNNING:
             self.started_at.setdefault(trial.trial_id, self.clock())
             self.ran_by[trial.trial_id] = tuner_id

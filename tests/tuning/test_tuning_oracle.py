@@ -87,6 +87,24 @@ def test_requeued_trial_finished_by_its_first_worker_leaves_the_queue(tiny_modul
     assert oracle._retry_queue == [] and oracle.trials[trial.trial_id].status == "COMPLETED"
 
 
+def test_worker_waits_while_the_last_trials_run_elsewhere(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock, max_trials=2)
+    lost = oracle.create_trial("w1")
+    _complete(oracle, oracle.create_trial("w0"))
+    # every trial is handed out, but w1's may be re-queued: w0 is told to wait, not to stop
+    waiting = oracle.create_trial("w0")
+    assert waiting.status == "IDLE" and "w0" in oracle.tuner_ids
+    clock.now += 30
+    assert oracle.create_trial("w0").status == "IDLE"  # w0 polls; w1 has gone silent
+    assert oracle.reap_stale_trials() == [lost.trial_id]
+    taken = oracle.create_trial("w0")
+    assert taken.trial_id == lost.trial_id and taken.status == "RUNNING"
+    _complete(oracle, taken)
+    stop = oracle.create_trial("w0")  # nothing left anywhere: now it stops
+    assert stop.status == "STOPPED" and "w0" not in oracle.tuner_ids and oracle.finished()
+
+
 def test_bookkeeping_survives_a_reload_and_finished(tiny_module, tmp_path):
     clock = Clock()
     oracle = _oracle(tiny_module, tmp_path, clock, max_trials=2)
