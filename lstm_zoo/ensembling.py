@@ -2,10 +2,10 @@
 
 The members are runs of ``lstm-zoo train`` with the same recipe, data and recipe options (in
 practice: the same command with different ``--seed``); they may differ in hyperparameters and
-in the options a recipe lists as ``training_only_options`` (augmentation and the like).  The result is a run directory like
-any other - ``model.keras``, ``metrics.json`` (test metrics of the ensemble next to the
-baselines, and each member's record), plots - so ``lstm-zoo export`` and ``lstm-zoo publish
---run`` take it as they take a trained run.
+in the options a recipe lists as ``training_only_options`` (augmentation and the like).  The
+result is a run directory like any other - ``model.keras``, ``metrics.json`` (test metrics of
+the ensemble next to the baselines, and each member's record), plots - so ``lstm-zoo export``
+and ``lstm-zoo publish --run`` take it as they take a trained run.
 """
 
 from __future__ import annotations

@@ -297,12 +297,11 @@ def decode_ensemble(logits: Any, method: str = "greedy", beam_width: int = 8,
                              tf.shape(flat, out_type=tf.int64))
     cost = tf.zeros([batch * count])
     for m in range(members):  # -log p(candidate | member m), summed over the members
-        member = tf.repeat(logits[:, m], count, axis=0)
-        loss = tf.nn.ctc_loss(labels=sparse, logits=member, label_length=None,
-                              logit_length=tf.fill([batch * count], frames),
+        loss = tf.nn.ctc_loss(labels=sparse, logits=tf.repeat(logits[:, m], count, axis=0),
+                              label_length=None, logit_length=tf.fill([batch * count], frames),
                               logits_time_major=False, blank_index=classes - 1)
-        blank_path = -tf.reduce_sum(tf.nn.log_softmax(member)[:, :, classes - 1], axis=1)
-        cost += tf.where(empty, blank_path, loss)
+        blank_path = -tf.reduce_sum(tf.nn.log_softmax(logits[:, m])[:, :, classes - 1], axis=1)
+        cost += tf.where(empty, tf.repeat(blank_path, count, axis=0), loss)
     best = tf.gather(stacked, tf.argmin(tf.reshape(cost, [batch, count]), axis=1), batch_dims=1)
     indices = tf.where(best >= 0)
     return tf.SparseTensor(indices, tf.cast(tf.gather_nd(best, indices), tf.int64),
