@@ -229,6 +229,8 @@ def fused_recurrence(
     ``training=False`` runs a lighter forward that stores nothing for the backward pass; a
     gradient is still correct (the backward then recomputes the forward first).
     ``jit=False`` runs the same loops without XLA (used to check XLA changes nothing).
+    Inference traced for an export (``tracing.tracing_for_export``) has no hand-written
+    backward in its graph; gradients there come from TensorFlow's autodiff of the loop.
     ``matmul_dtype="bfloat16"``: its matmuls (``h·R``, ``dz·Rᵀ`` and ``dR``) in bfloat16, the
     state, gates and everything else in ``xw.dtype`` (opt-in; not exact, see ``LSTM``).
     """
@@ -240,6 +242,15 @@ def fused_recurrence(
     bwd = _backward_xla if jit else _backward
     zero_output_for_mask = tf.constant(bool(zero_output_for_mask))
     store = bool(training)
+    if not training and not jit and tracing_for_export():
+        # A serving graph: the forward loop alone.  The hand-written gradient would add a
+        # backward loop per layer that serving never runs (~15 % of a speech model's graph);
+        # a gradient through the export still works, by TensorFlow's autodiff of the loop.
+        Y, last, hT, cT = fwd(
+            xw, R, h0, c0, mask, zero_output_for_mask, store=False, sequence=sequence,
+            matmul_dtype=matmul_dtype, bias=bias,
+        )[:4]  # fmt: skip
+        return Y, last, hT, cT
 
     @tf.custom_gradient
     def core(xw, R, h0, c0, *bias):

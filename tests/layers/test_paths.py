@@ -166,6 +166,39 @@ def test_keras_model_export_holds_no_xla_loop_but_eager_inference_uses_it(rng, t
     assert _xla_compiled_functions(tmp_path / "forced") > 0
 
 
+def _function_names(saved_model_dir) -> list[str]:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
+    return [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
+
+
+def test_export_has_no_hand_written_backward_but_stays_differentiable(rng, tmp_path):
+    """Serving graphs hold the forward loop only; a gradient through the reloaded export
+    (TF's autodiff of the loop) equals the one through the hand-written backward."""
+    x = rng.randn(3, 6, 4).astype("float32")
+    x[0, 4:] = 0.0  # masked tail
+    model = keras.Sequential([
+        keras.Input((6, 4)), keras.layers.Masking(0.0),
+        LSTM(5, implementation="fused", return_sequences=True),
+    ])
+    model.export(str(tmp_path / "export"), verbose=False)
+    names = _function_names(tmp_path / "export")
+    assert not [n for n in names if "grad_fn" in n], names
+    reloaded = tf.saved_model.load(str(tmp_path / "export"))
+    weights = tf.constant(rng.randn(3, 6, 5).astype("float32"))
+    grads = []
+    for fn in (lambda t: model(t, training=False), reloaded.serve):
+        t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            loss = tf.reduce_sum(fn(t) * weights)
+        grads.append(np.asarray(tape.gradient(loss, t)))
+    assert np.abs(grads[0]).max() > 1e-3
+    np.testing.assert_allclose(grads[1], grads[0], atol=1e-5)
+
+
 def test_one_tanh_gates_equal_sigmoid_and_tanh():
     from lstm_zoo.layers.fused import _one_tanh_gate_activations
 
