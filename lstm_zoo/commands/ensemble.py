@@ -11,8 +11,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ensemble",
         help="combine finished training runs of a recipe into one ensemble model",
         description="Combine the models of finished `lstm-zoo train` runs of RECIPE (the same "
-        "command with different --seed) into one model that averages their outputs (for "
-        "logits: their log-probabilities), evaluate it on the first run's data next to each "
+        "command with different --seed, or differing in hyperparameters and training-only "
+        "options) into one model that combines their outputs as the recipe says (the mean; "
+        "class logits: mean log-probabilities; speech: the members' CTC logits stacked and "
+        "fused at decoding), evaluate it on the first run's data next to each "
         "member, and write a run directory (model.keras, metrics.json, plots) that "
         "`lstm-zoo export` and `lstm-zoo publish --run` take like any run.",
     )
