@@ -28,7 +28,11 @@ def training_input(recipe: Any, loaded: Any, strategy: Any, config: Any, global_
     """
     import tensorflow as tf
 
-    if recipe.batches(loaded, "train", config.batch_size) is not None:
+    per_replica = max(1, global_batch // strategy.num_replicas_in_sync)
+    # built once: a recipe's pipeline may hold its whole training split as a constant
+    # (speech: every waveform), so the probe is the dataset the workers read
+    pipeline = recipe.batches(loaded, "train", per_replica)
+    if pipeline is not None:
         n_train = _num_examples(loaded, "train")
         if config.steps_per_epoch:
             steps = config.steps_per_epoch
@@ -41,9 +45,9 @@ def training_input(recipe: Any, loaded: Any, strategy: Any, config: Any, global_
                 "--hparam steps_per_epoch=N")
 
         def dataset_fn(context: Any) -> Any:
-            per_replica = context.get_per_replica_batch_size(global_batch)
-            dataset = recipe.batches(loaded, "train", per_replica).repeat()
-            return dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+            size = context.get_per_replica_batch_size(global_batch)
+            dataset = pipeline if size == per_replica else recipe.batches(loaded, "train", size)
+            return dataset.repeat().shard(context.num_input_pipelines, context.input_pipeline_id)
 
         iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
         return ("recipe tf.data pipeline", iterator, steps,
