@@ -42,6 +42,8 @@ MAX_HUB_BYTES = 100 * 1024 * 1024  # all of saved_models/
 REQUIRED_CARD_KEYS = ("model", "metrics", "evaluate_command", "train_command", "data", "seed",
                       "versions")
 
+STAGING_PREFIX = ".staging-"  # hidden: TF Serving, the index and size limits skip it
+
 ExportFn = Callable[[Any, Path, str, str], Path]
 """``export_fn(model, base_dir, name, version) -> base_dir/name/version`` (a SavedModel)."""
 
@@ -159,7 +161,9 @@ def _publish_locked(model: Any, name: str, card: Mapping[str, Any], hub_dir: Pat
     if target.exists():
         raise FileExistsError(f"{target} already exists; published versions are immutable, "
                               "publish a new version instead")
-    staging_base = Path(tempfile.mkdtemp(prefix=f".staging-{name}-{version}-", dir=hub_dir))
+    for leftover in hub_dir.glob(f"{STAGING_PREFIX}*"):  # a killed publisher's; we hold the lock
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging_base = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{name}-{version}-", dir=hub_dir))
     try:
         version_dir = (export_fn or keras_export)(model, staging_base, name, version)
         if Path(version_dir) != staging_base / name / version:

@@ -67,6 +67,18 @@ def test_size_limits_are_enforced_and_leave_nothing_behind(hub_copy, tiny):
     assert not [p for p in hub_copy.iterdir() if p.name.startswith(".")]
 
 
+def test_a_killed_publishers_staging_folder_is_removed_by_the_next_publish(hub_copy, tiny):
+    """A publisher killed by a signal cannot clean up; its hidden staging folder (never seen
+    by TF Serving or the index) goes at the next publish, which holds the hub's lock."""
+    leftover = hub_copy / ".staging-tiny-3-dead" / "tiny" / "3"
+    leftover.mkdir(parents=True)
+    (leftover / "saved_model.pb").write_bytes(b"half-written")
+    model = tiny.build()
+    publish(model, "tiny", tiny.card(model), hub_dir=hub_copy)
+    assert sorted(p.name for p in (hub_copy / "tiny").iterdir()) == ["1", "2", "3"]
+    assert not [p for p in hub_copy.iterdir() if p.name.startswith(".")]
+
+
 # ---- the CLI loop on a toy recipe -----------------------------------------------------------
 class ToyRecipe(Recipe):
     """Predict the sum of a short random sequence (no serving contract: Keras' own export)."""
