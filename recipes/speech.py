@@ -62,6 +62,8 @@ def build_speech_lstm_ctc(
     spec_augment: bool = True,
     vtlp: float = 0.0,
     num_mel_bins: int = 40,
+    conv_channels: int = 0,
+    conv_layers: int = 2,
     sample_rate: int = SAMPLE_RATE,
     implementation: str = "auto",
 ) -> Any:
@@ -72,7 +74,7 @@ def build_speech_lstm_ctc(
         num_labels=len(ALPHABET), units=units, num_layers=num_layers,
         bidirectional=bidirectional, proj_units=proj_units, dropout=dropout,
         frame_stack=frame_stack, spec_augment=spec_augment, vtlp=vtlp, num_mel_bins=num_mel_bins,
-        sample_rate=sample_rate,
+        conv_channels=conv_channels, conv_layers=conv_layers, sample_rate=sample_rate,
         implementation=implementation, name="speech_lstm_ctc",
     )
 

@@ -28,6 +28,61 @@ _PINNED_LOGIT = 30.0  # blank logit on padded frames: softmax gives blank ~ 1 - 
 
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
+class SpectralConv(keras.layers.Layer):
+    """2-D convolutions over (time, frequency) of features ``[B, T, F]`` before the LSTMs
+    (a CLDNN-style front end): ``layers`` ReLU convolutions of ``channels`` maps, each followed
+    by max-pooling by 2 along frequency only, flattened back to ``[B, T, ceil(F / 2**layers) *
+    channels]``.  Small shifts of formants along frequency (one speaker's vocal tract against
+    another's) move a pattern by a bin or two, which the pooled maps absorb.
+
+    The time resolution is kept and the mask passes through; frames past an example's valid
+    length are zeroed after every convolution, so the next one sees there the zeros its "same"
+    padding gives an unpadded example (a padded batch gives each example what it alone would).
+    """
+
+    def __init__(self, channels: int = 16, layers: int = 2, kernel_size: int = 3, **kwargs: Any):
+        super().__init__(**kwargs)
+        if int(channels) < 1 or int(layers) < 1:
+            raise ValueError(f"channels and layers must be >= 1, got {channels}, {layers}")
+        self.channels, self.layers, self.kernel_size = int(channels), int(layers), int(kernel_size)
+        self.convs = [keras.layers.Conv2D(self.channels, self.kernel_size, padding="same",
+                                          activation="relu", name=f"conv_{i}")
+                      for i in range(self.layers)]
+        self.supports_masking = True
+
+    def _bands(self, features: int) -> int:
+        for _ in range(self.layers):
+            features = -(-features // 2)
+        return features
+
+    def build(self, input_shape: Any) -> None:
+        features, depth = int(input_shape[-1]), 1
+        for conv in self.convs:
+            conv.build((None, None, features, depth))
+            features, depth = -(-features // 2), self.channels
+
+    def call(self, x: Any, mask: Any = None) -> Any:
+        keep = None if mask is None else tf.cast(mask, x.dtype)[:, :, tf.newaxis, tf.newaxis]
+        y = x[..., tf.newaxis]
+        for conv in self.convs:
+            y = tf.nn.max_pool2d(conv(y), ksize=(1, 2), strides=(1, 2), padding="SAME")
+            if keep is not None:  # after every layer: the next one must see zeros past the end
+                y = y * keep
+        shape = tf.shape(y)
+        return tf.reshape(y, [shape[0], shape[1], y.shape[2] * self.channels])
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        return mask
+
+    def compute_output_shape(self, input_shape: Any) -> tuple:
+        return (input_shape[0], input_shape[1], self._bands(input_shape[2]) * self.channels)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channels": self.channels, "layers": self.layers,
+                "kernel_size": self.kernel_size}
+
+
+@keras.saving.register_keras_serializable(package="lstm_zoo")
 class FrameStacking(keras.layers.Layer):
     """Concatenate ``factor`` consecutive frames: ``[B, T, F] -> [B, ceil(T/factor), F*factor]``.
 
@@ -177,6 +232,8 @@ def build_ctc_acoustic_model(
     frame_stack: int = 3,
     spec_augment: bool = False,
     vtlp: float = 0.0,
+    conv_channels: int = 0,
+    conv_layers: int = 2,
     sample_rate: int = 8000,
     num_mel_bins: int = 40,
     frame_length_ms: float = 25.0,
@@ -191,7 +248,9 @@ def build_ctc_acoustic_model(
     ``frame_stack`` consecutive feature frames are concatenated before the LSTMs;
     ``spec_augment`` masks random bands and spans of the features while training;
     ``vtlp`` warps each training utterance's frequency axis by a random factor in
-    ``[1 - vtlp, 1 + vtlp]`` (vocal tract length perturbation, see ``LogMelSpectrogram``).
+    ``[1 - vtlp, 1 + vtlp]`` (vocal tract length perturbation, see ``LogMelSpectrogram``);
+    ``conv_channels`` > 0 puts a :class:`SpectralConv` front end of ``conv_layers``
+    convolutions before the frame stacking (0: none).
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -205,6 +264,8 @@ def build_ctc_acoustic_model(
     )(audio)
     if spec_augment:
         x = SpecAugment(name="spec_augment")(x)
+    if conv_channels:
+        x = SpectralConv(conv_channels, conv_layers, name="spectral_conv")(x)
     if frame_stack > 1:
         x = FrameStacking(frame_stack, name="frame_stacking")(x)
     for i in range(num_layers):

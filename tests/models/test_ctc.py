@@ -10,6 +10,7 @@ import tensorflow as tf
 from lstm_zoo.models.ctc import (
     CTCLoss,
     FrameStacking,
+    SpectralConv,
     build_ctc_acoustic_model,
     decode_to_lists,
     decode_to_strings,
@@ -64,6 +65,43 @@ def test_frame_stacking_shapes_and_mask():
     np.testing.assert_array_equal(out[0, 0], x[0, :3].reshape(-1))
     np.testing.assert_array_equal(out[0, 2], np.concatenate([x[0, 6], [0, 0, 0, 0]]))
     assert np.asarray(layer.compute_mask(x, mask)).tolist() == [[True] * 3, [True, True, False]]
+
+
+@pytest.fixture(scope="module")
+def conv_model():
+    keras.utils.set_random_seed(0)
+    return build_ctc_acoustic_model(units=8, num_layers=1, num_mel_bins=16, conv_channels=4)
+
+
+def test_spectral_conv_front_end_shapes_mask_and_padding(conv_model):
+    """With the conv front end a padded example still gets exactly what it alone gets: every
+    convolution sees zeros past the end (the bidirectional LSTM would carry any leak back to
+    the first frame)."""
+    layer = conv_model.get_layer("spectral_conv")
+    assert layer.compute_output_shape((None, None, 16)) == (None, None, 16)  # 16 / 2 / 2 * 4
+    rng = np.random.default_rng(4)
+    short = rng.normal(0, 0.1, 2000).astype(np.float32)
+    padded = np.zeros((2, 6000), np.float32)
+    padded[0, :2000] = short
+    padded[1] = rng.normal(0, 0.1, 6000)
+    alone = conv_model(short[None, :]).numpy()[0]
+    in_batch = conv_model(padded).numpy()[0, : len(alone)]
+    np.testing.assert_allclose(in_batch, alone, atol=1e-5)
+    features = np.ones((1, 5, 16), np.float32)
+    mask = np.array([[True, True, True, False, False]])
+    out = layer(features, mask=mask).numpy()
+    assert out.shape == (1, 5, 16) and not out[0, 3:].any() and out[0, :3].any()
+    assert np.asarray(layer.compute_mask(features, mask)).tolist() == mask.tolist()
+    with pytest.raises(ValueError, match="channels and layers must be >= 1"):
+        SpectralConv(channels=0)
+
+
+def test_spectral_conv_model_round_trips_in_safe_mode(conv_model, tmp_path):
+    audio = np.random.default_rng(5).normal(0, 0.1, (2, 3000)).astype(np.float32)
+    audio[1, 2200:] = 0
+    conv_model.save(tmp_path / "conv.keras")
+    loaded = keras.saving.load_model(tmp_path / "conv.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded(audio).numpy(), conv_model(audio).numpy(), atol=1e-6)
 
 
 def test_ctc_loss_prefers_the_right_transcript():
