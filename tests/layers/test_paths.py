@@ -136,14 +136,18 @@ def test_fused_uses_xla_by_default_but_not_when_traced_for_export(tmp_path):
     assert layer_uses_xla(layer, training=False)
 
 
-def _xla_compiled_functions(saved_model_dir) -> int:
-    """How many functions in a SavedModel must be XLA-compiled (need XLA:CPU JIT to run)."""
+def _library_functions(saved_model_dir) -> list:
+    """The function definitions in a SavedModel's graph library."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
-    library = proto.meta_graphs[0].graph_def.library
-    flags = [f.attr.get("_XlaMustCompile") for f in library.function]
+    return list(proto.meta_graphs[0].graph_def.library.function)
+
+
+def _xla_compiled_functions(saved_model_dir) -> int:
+    """How many functions in a SavedModel must be XLA-compiled (need XLA:CPU JIT to run)."""
+    flags = [f.attr.get("_XlaMustCompile") for f in _library_functions(saved_model_dir)]
     return sum(bool(flag is not None and flag.b) for flag in flags)
 
 
@@ -166,14 +170,6 @@ def test_keras_model_export_holds_no_xla_loop_but_eager_inference_uses_it(rng, t
     assert _xla_compiled_functions(tmp_path / "forced") > 0
 
 
-def _function_names(saved_model_dir) -> list[str]:
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((saved_model_dir / "saved_model.pb").read_bytes())
-    return [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
-
-
 def test_export_has_no_hand_written_backward_but_stays_differentiable(rng, tmp_path):
     """Serving graphs hold the forward loop only; a gradient through the reloaded export
     (TF's autodiff of the loop) equals the one through the hand-written backward."""
@@ -184,7 +180,7 @@ def test_export_has_no_hand_written_backward_but_stays_differentiable(rng, tmp_p
         LSTM(5, implementation="fused", return_sequences=True),
     ])
     model.export(str(tmp_path / "export"), verbose=False)
-    names = _function_names(tmp_path / "export")
+    names = [f.signature.name for f in _library_functions(tmp_path / "export")]
     assert not [n for n in names if "grad_fn" in n], names
     reloaded = tf.saved_model.load(str(tmp_path / "export"))
     weights = tf.constant(rng.randn(3, 6, 5).astype("float32"))
