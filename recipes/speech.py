@@ -60,6 +60,8 @@ def build_speech_lstm_ctc(
     dropout: float = 0.1,
     frame_stack: int = 3,
     spec_augment: bool = True,
+    freq_mask_width: int = 6,
+    time_mask_width: int = 8,
     vtlp: float = 0.0,
     num_mel_bins: int = 40,
     conv_channels: int = 0,
@@ -73,7 +75,8 @@ def build_speech_lstm_ctc(
     return build_ctc_acoustic_model(
         num_labels=len(ALPHABET), units=units, num_layers=num_layers,
         bidirectional=bidirectional, proj_units=proj_units, dropout=dropout,
-        frame_stack=frame_stack, spec_augment=spec_augment, vtlp=vtlp, num_mel_bins=num_mel_bins,
+        frame_stack=frame_stack, spec_augment=spec_augment, freq_mask_width=freq_mask_width,
+        time_mask_width=time_mask_width, vtlp=vtlp, num_mel_bins=num_mel_bins,
         conv_channels=conv_channels, conv_layers=conv_layers, sample_rate=sample_rate,
         implementation=implementation, name="speech_lstm_ctc",
     )

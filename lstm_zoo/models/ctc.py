@@ -231,6 +231,8 @@ def build_ctc_acoustic_model(
     dropout: float = 0.1,
     frame_stack: int = 3,
     spec_augment: bool = False,
+    freq_mask_width: int = 6,
+    time_mask_width: int = 8,
     vtlp: float = 0.0,
     conv_channels: int = 0,
     conv_layers: int = 2,
@@ -246,7 +248,8 @@ def build_ctc_acoustic_model(
     ``units``/``num_layers``/``bidirectional``/``proj_units`` shape the LSTM stack (each layer
     an :class:`lstm_zoo.layers.LSTM`, optionally with a projection to ``proj_units``);
     ``frame_stack`` consecutive feature frames are concatenated before the LSTMs;
-    ``spec_augment`` masks random bands and spans of the features while training;
+    ``spec_augment`` masks random bands and spans of the features while training (two
+    bands of up to ``freq_mask_width`` features, two spans of up to ``time_mask_width`` frames);
     ``vtlp`` warps each training utterance's frequency axis by a random factor in
     ``[1 - vtlp, 1 + vtlp]`` (vocal tract length perturbation, see ``LogMelSpectrogram``);
     ``conv_channels`` > 0 puts a :class:`SpectralConv` front end of ``conv_layers``
@@ -263,7 +266,8 @@ def build_ctc_acoustic_model(
         fft_length=fft_length, num_mel_bins=num_mel_bins, vtlp=vtlp, name="log_mel",
     )(audio)
     if spec_augment:
-        x = SpecAugment(name="spec_augment")(x)
+        x = SpecAugment(freq_width=freq_mask_width, time_width=time_mask_width,
+                        name="spec_augment")(x)
     if conv_channels:
         x = SpectralConv(conv_channels, conv_layers, name="spectral_conv")(x)
     if frame_stack > 1:

@@ -183,6 +183,16 @@ def test_spec_augment_masks_only_in_training():
     assert clone.get_config() == layer.get_config()
 
 
+def test_spec_augment_widths_are_model_hyperparameters():
+    """``freq_mask_width``/``time_mask_width`` reach the SpecAugment layer (``--hparam``)."""
+    from lstm_zoo.models.ctc import build_ctc_acoustic_model
+
+    model = build_ctc_acoustic_model(units=8, num_layers=1, spec_augment=True,
+                                     freq_mask_width=12, time_mask_width=15)
+    config = model.get_layer("spec_augment").get_config()
+    assert (config["freq_width"], config["time_width"]) == (12, 15)
+
+
 def test_ensemble_decoding_fuses_transcripts_not_frames():
     """Two members spike the same digits on different frames: averaging their frame
     posteriors loses the digits, sequence-level fusion keeps them; where members disagree,
