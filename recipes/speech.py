@@ -355,6 +355,9 @@ class SpeechRecipe(Recipe):
             "units": hp.Int("units", 64, 192, step=32),
             "num_layers": hp.Int("num_layers", 1, 3),
             "proj_units": hp.Choice("proj_units", [0, 64]),
+            "conv_channels": hp.Choice("conv_channels", [0, 16]),  # 0: no conv front end
+            "dropout": hp.Float("dropout", 0.1, 0.3, step=0.1),
+            "freq_mask_width": hp.Choice("freq_mask_width", [6, 12]),
             "learning_rate": hp.Float("learning_rate", 5e-4, 5e-3, sampling="log"),
         }
 

@@ -293,3 +293,18 @@ def test_an_ensemble_transcribes_and_serves_like_one_model(fake_fsdd, tmp_path):
     out = serve({"audio": tf.constant(pad_batch(audios))})["transcript"].numpy()
     assert [t.decode() for t in out] == ["".join(map(str, e)) for e in expected]
     assert recipe.plot(ensemble, data, tmp_path)[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_search_space_covers_the_model_switches_and_builds():
+    import keras_tuner
+
+    from lstm_zoo.recipes.speech import build_speech_lstm_ctc
+
+    space = SpeechRecipe().search_space(keras_tuner.HyperParameters())
+    assert {"units", "num_layers", "proj_units", "conv_channels", "dropout",
+            "freq_mask_width", "learning_rate"} <= set(space)
+    model_args = {k: v for k, v in space.items() if k != "learning_rate"}
+    model = build_speech_lstm_ctc(**{**model_args, "units": 8, "conv_channels": 4,
+                                     "proj_units": 4})
+    logits = model(np.zeros((1, 4000), np.float32))
+    assert logits.shape[-1] == 11 and np.isfinite(np.asarray(logits)).all()
