@@ -136,6 +136,7 @@ def build_utterances(
     min_digits: int = 1,
     max_digits: int = 7,
     speed_perturb: float = 0.0,
+    channel_augment: float = 0.0,
     noise_snr_db: tuple[float, float] = (25.0, 45.0),
     sample_rate: int = SAMPLE_RATE,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -145,9 +146,14 @@ def build_utterances(
     (0.6-1.0), 50-250 ms silences between digits and up to 150 ms around them, an overall gain
     (0.3-1.0) and white noise at 25-45 dB SNR.  ``speed_perturb=0.1`` also resamples the whole
     utterance by a factor in [0.9, 1.1] (tempo and pitch change, a cheap speaker variation).
+    ``channel_augment=p`` passes each utterance, with probability ``p``, through a random
+    microphone-like frequency response (:func:`lstm_zoo.audio_augment.random_channel`) before
+    the noise is added.  Neither option draws random numbers when off, so utterances built
+    without them stay the same.
     Returns (waveforms float32, digit label arrays int32).
     """
     from lstm_zoo.audio import resample
+    from lstm_zoo.audio_augment import random_channel
 
     speakers = sorted(bank)
     audios, labels = [], []
@@ -167,6 +173,8 @@ def build_utterances(
             # rates on a 1% grid keep the polyphase up/down factors small (fast resampling)
             factor = round(rng.uniform(1 - speed_perturb, 1 + speed_perturb), 2)
             audio = resample(audio, int(round(sample_rate * factor)), sample_rate)
+        if channel_augment and rng.uniform() < channel_augment:
+            audio = random_channel(audio, rng, sample_rate)
         power = float(np.mean(audio**2)) + 1e-10
         snr = rng.uniform(*noise_snr_db)
         audio = audio + rng.normal(0.0, np.sqrt(power / 10 ** (snr / 10)), audio.shape)
@@ -218,7 +226,8 @@ class SpeechRecipe(Recipe):
     ensemble_combine = "stack"  # members' CTC logits, fused after decoding (ctc.decode_ensemble)
     # validation and test utterances depend on the seed, speakers and sizes only
     training_only_options = frozenset(
-        {"synthetic_voices", "synthetic_share", "speed_perturb", "train_utterances"})
+        {"synthetic_voices", "synthetic_share", "speed_perturb", "train_utterances",
+         "channel_augment"})
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--train-speakers", help="comma-separated training speakers "
@@ -241,6 +250,9 @@ class SpeechRecipe(Recipe):
         parser.add_argument("--max-digits", type=int, default=7, help="digits per utterance (1-N)")
         parser.add_argument("--speed-perturb", type=float, default=0.1,
                             help="training speed perturbation range (0.1: factor 0.9-1.1)")
+        parser.add_argument("--channel-augment", type=float, default=0.0,
+                            help="share of training utterances passed through a random "
+                                 "microphone-like frequency response (0: none)")
 
     def load(self, data: str | Path | None = None, *, seed: int = 0, **options: Any) -> RecipeData:
         """Build train/val/test utterances from FSDD (``data``) or eSpeak NG voices (None)."""
@@ -250,6 +262,9 @@ class SpeechRecipe(Recipe):
         max_digits = int(options.get("max_digits") or 7)
         speed = float(options.get("speed_perturb") if options.get("speed_perturb") is not None
                       else 0.1)
+        channel = float(options.get("channel_augment") or 0.0)
+        if not 0 <= channel <= 1:
+            raise DataError(f"--channel-augment must be in [0, 1], got {channel}")
         if not 1 <= max_digits <= 20:
             raise DataError(f"--max-digits must be between 1 and 20, got {max_digits}")
         if data is None:
@@ -304,10 +319,12 @@ class SpeechRecipe(Recipe):
         subsets = {k: {s: bank[s] for s in v} for k, v in split.items()}
         subsets["val"].update(held_out)
         train = build_utterances(subsets["train"], n_train - n_synth, rng_train,
-                                 max_digits=max_digits, speed_perturb=speed)
+                                 max_digits=max_digits, speed_perturb=speed,
+                                 channel_augment=channel)
         if n_synth:  # a fixed share of the same budget, so runs with and without compare fairly
             synth = build_utterances({s: bank[s] for s in synth_names}, n_synth, rng_train,
-                                     max_digits=max_digits, speed_perturb=speed)
+                                     max_digits=max_digits, speed_perturb=speed,
+                                     channel_augment=channel)
             train = (train[0] + synth[0], train[1] + synth[1])
         val = build_utterances(subsets["val"], n_eval, rng_val, max_digits=max_digits)
         test = build_utterances(subsets["test"], n_eval, rng_test, max_digits=max_digits)
@@ -323,6 +340,7 @@ class SpeechRecipe(Recipe):
                            "test": n_eval},
             "digits_per_utterance": [1, max_digits],
             "speed_perturb": speed,
+            "channel_augment": channel,
             "sample_rate": SAMPLE_RATE,
             "train_audio_hours": round(sum(len(a) for a in train[0]) / SAMPLE_RATE / 3600, 3),
         }

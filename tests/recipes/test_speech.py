@@ -308,3 +308,27 @@ def test_search_space_covers_the_model_switches_and_builds():
                                      "proj_units": 4})
     logits = model(np.zeros((1, 4000), np.float32))
     assert logits.shape[-1] == 11 and np.isfinite(np.asarray(logits)).all()
+
+
+def test_channel_augmentation_changes_only_training_utterances_and_is_validated(fake_fsdd):
+    bank = load_fsdd_bank(fake_fsdd, ["ann"])
+    plain = build_utterances(bank, 6, np.random.default_rng(3))
+    off = build_utterances(bank, 6, np.random.default_rng(3), channel_augment=0.0)
+    on = build_utterances(bank, 6, np.random.default_rng(3), channel_augment=1.0)
+    for a, b in zip(plain[0], off[0]):
+        np.testing.assert_array_equal(a, b)  # off draws nothing: old runs' data is unchanged
+    np.testing.assert_array_equal(plain[1][0], on[1][0])  # same first transcript
+    assert not np.allclose(plain[0][0], on[0][0])
+    recipe = SpeechRecipe()
+    with pytest.raises(DataError, match="--channel-augment must be in"):
+        recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="cy",
+                    test_speakers="di", channel_augment=1.5)
+    loaded = recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="cy",
+                         test_speakers="di", channel_augment=1.0, train_utterances=8,
+                         eval_utterances=4)
+    reference = recipe.load(fake_fsdd, train_speakers="ann,bob", val_speakers="cy",
+                            test_speakers="di", train_utterances=8, eval_utterances=4)
+    assert loaded.info["channel_augment"] == 1.0
+    for a, b in zip(loaded.test[0] + loaded.val[0], reference.test[0] + reference.val[0]):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(loaded.train[0], reference.train[0]))
