@@ -25,8 +25,10 @@ FOLD_OPTIONS = ("train_speakers", "val_speakers", "val_takes")
 
 
 def configuration(record: dict) -> str:
-    """What a run was trained with, but for its seed and speakers."""
-    options = {k: v for k, v in (record.get("options") or {}).items() if k not in FOLD_OPTIONS}
+    """What a run was trained with, but for its seed and speakers.  An option that is off
+    (0, empty) counts as absent: runs recorded before the option existed did not list it."""
+    options = {k: v for k, v in (record.get("options") or {}).items()
+               if k not in FOLD_OPTIONS and v not in (None, 0, "")}
     return json.dumps({"hparams": record.get("hparams") or {}, "options": options},
                       sort_keys=True)
 
