@@ -302,7 +302,7 @@ def test_search_space_covers_the_model_switches_and_builds():
 
     space = SpeechRecipe().search_space(keras_tuner.HyperParameters())
     assert {"units", "num_layers", "proj_units", "conv_channels", "dropout",
-            "freq_mask_width", "learning_rate"} <= set(space)
+            "spec_augment", "learning_rate"} <= set(space)
     model_args = {k: v for k, v in space.items() if k != "learning_rate"}
     model = build_speech_lstm_ctc(**{**model_args, "units": 8, "conv_channels": 4,
                                      "proj_units": 4})
