@@ -46,20 +46,22 @@ def main() -> None:
 
     recipe = SpeechRecipe()
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    train_speakers: dict[str, str | None] = {}  # validation speaker -> a run's training ones
     for run in args.runs:
         record = json.loads((Path(run) / "metrics.json").read_text())
-        speakers = (record.get("options") or {}).get("val_speakers")
+        options = record.get("options") or {}
+        speakers = options.get("val_speakers")
         if not speakers or "," in speakers:
             raise SystemExit(f"{run}: expected one --val-speakers speaker, got {speakers!r}")
         groups[(configuration(record), speakers)].append(run)
+        train_speakers.setdefault(speakers, options.get("train_speakers"))
 
     table: dict[str, dict[str, tuple[list[float], float | None]]] = defaultdict(dict)
     for (config, speaker), runs in sorted(groups.items(), key=lambda kv: kv[0][1]):
         # seed 0's validation utterances; one training utterance keeps the load fast (each
         # split has its own random stream, so the training size does not change them)
         data = recipe.load(args.data, seed=0, val_speakers=speaker, train_utterances=1,
-                           train_speakers=",".join(s for s in ("george", "jackson", "nicolas",
-                                                               "theo") if s != speaker))
+                           train_speakers=train_speakers[speaker])
         audios, labels = data.val
         refs = [list(map(int, label)) for label in labels]
 
