@@ -36,7 +36,8 @@ def random_channel(
     if audio.ndim != 1:
         raise ValueError(f"random_channel takes a 1-D waveform, got shape {audio.shape}")
     n = audio.shape[0]
-    power = float(np.mean(audio.astype(np.float64) ** 2)) if n else 0.0
+    samples = audio.astype(np.float64)
+    power = float(np.mean(samples**2)) if n else 0.0
     if power == 0.0:
         return audio.copy()
     freqs = np.maximum(np.fft.rfftfreq(n, 1.0 / sample_rate), 1.0)
@@ -47,7 +48,7 @@ def random_channel(
     gain /= np.sqrt(1.0 + (highpass / freqs) ** 4)
     gain /= np.sqrt(1.0 + (freqs / lowpass) ** 8)
     gain[0] = 0.0
-    out = np.fft.irfft(np.fft.rfft(audio.astype(np.float64)) * gain, n)
+    out = np.fft.irfft(np.fft.rfft(samples) * gain, n)
     out_power = float(np.mean(out**2))
     if out_power > 0.0:
         out *= np.sqrt(power / out_power)

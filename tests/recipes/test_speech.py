@@ -13,6 +13,7 @@ from lstm_zoo.errors import DataError
 from lstm_zoo.recipes import speech_synth
 from lstm_zoo.recipes.speech import (
     SpeechRecipe,
+    build_speech_lstm_ctc,
     build_utterances,
     load_fsdd_bank,
     pad_batch,
@@ -297,8 +298,6 @@ def test_an_ensemble_transcribes_and_serves_like_one_model(fake_fsdd, tmp_path):
 
 def test_search_space_covers_the_model_switches_and_builds():
     import keras_tuner
-
-    from lstm_zoo.recipes.speech import build_speech_lstm_ctc
 
     space = SpeechRecipe().search_space(keras_tuner.HyperParameters())
     assert {"units", "num_layers", "proj_units", "conv_channels", "dropout",
