@@ -50,16 +50,21 @@ class SpectralConv(keras.layers.Layer):
                       for i in range(self.layers)]
         self.supports_masking = True
 
+    @staticmethod
+    def _pooled(features: int) -> int:
+        """Frequency bands left after one ``SAME`` max-pool by 2: ``ceil(features / 2)``."""
+        return -(-features // 2)
+
     def _bands(self, features: int) -> int:
         for _ in range(self.layers):
-            features = -(-features // 2)
+            features = self._pooled(features)
         return features
 
     def build(self, input_shape: Any) -> None:
         features, depth = int(input_shape[-1]), 1
         for conv in self.convs:
             conv.build((None, None, features, depth))
-            features, depth = -(-features // 2), self.channels
+            features, depth = self._pooled(features), self.channels
 
     def call(self, x: Any, mask: Any = None) -> Any:
         keep = None if mask is None else tf.cast(mask, x.dtype)[:, :, tf.newaxis, tf.newaxis]
