@@ -4,10 +4,10 @@
 
 The runs are ``lstm-zoo train speech`` runs that each held one FSDD speaker out as validation
 (``--train-speakers`` three of george, jackson, nicolas, theo; ``--val-speakers`` the fourth),
-never touching the test speaker.  Runs are grouped by configuration (hyperparameters and
-training-only options, everything but the seed and the speakers) and by validation speaker.
-For every group this prints each run's greedy digit error rate and that of the group's
-ensemble (``lstm_zoo.models.ensemble.build_ensemble``, decoded as ``lstm-zoo ensemble``
+never touching the test speaker.  Runs are grouped by configuration (training settings,
+hyperparameters and options: everything but the seed and the speakers) and by validation
+speaker.  For every group this prints each run's greedy digit error rate and that of the
+group's ensemble (``lstm_zoo.models.ensemble.build_ensemble``, decoded as ``lstm-zoo ensemble``
 decodes), all on the validation utterances of seed 0 - what the recipe builds with
 ``--seed 0 --val-speakers SPEAKER`` - and, per configuration, the means over speakers.  A
 configuration chosen on all four speakers rests on more than one voice and one microphone.
@@ -25,11 +25,13 @@ FOLD_OPTIONS = ("train_speakers", "val_speakers", "val_takes")
 
 
 def configuration(record: dict) -> str:
-    """What a run was trained with, but for its seed and speakers.  An option that is off
+    """What a run was trained with, but for its seed and speakers: training settings (epochs,
+    learning rate, ...), model hyperparameters and recipe options.  An option that is off
     (0, empty) counts as absent: runs recorded before the option existed did not list it."""
     options = {k: v for k, v in (record.get("options") or {}).items()
                if k not in FOLD_OPTIONS and v not in (None, 0, "")}
-    return json.dumps({"hparams": record.get("hparams") or {}, "options": options},
+    return json.dumps({"train": record.get("train_config") or {},
+                       "hparams": record.get("hparams") or {}, "options": options},
                       sort_keys=True)
 
 
