@@ -59,12 +59,15 @@ def main() -> None:
         train_speakers.setdefault(speakers, options.get("train_speakers"))
 
     table: dict[str, dict[str, tuple[list[float], float | None]]] = defaultdict(dict)
+    val_splits: dict[str, tuple[list, list]] = {}  # built once per speaker, for every config
     for (config, speaker), runs in sorted(groups.items(), key=lambda kv: kv[0][1]):
-        # seed 0's validation utterances; one training utterance keeps the load fast (each
-        # split has its own random stream, so the training size does not change them)
-        data = recipe.load(args.data, seed=0, val_speakers=speaker, train_utterances=1,
-                           train_speakers=train_speakers[speaker])
-        audios, labels = data.val
+        if speaker not in val_splits:
+            # seed 0's validation utterances; one training utterance keeps the load fast (each
+            # split has its own random stream, so the training size does not change them)
+            val_splits[speaker] = recipe.load(
+                args.data, seed=0, val_speakers=speaker, train_utterances=1,
+                train_speakers=train_speakers[speaker]).val
+        audios, labels = val_splits[speaker]
         refs = [list(map(int, label)) for label in labels]
 
         def der(model) -> float:
