@@ -11,8 +11,10 @@ it for a trial, trains it and reports back.  lstm_zoo sets those variables from
   dead worker and polls every 20 s);
 * a worker sends a heartbeat every few seconds while it trains (:class:`Heartbeat`), checks at
   start that the chief is reachable within ``connect_timeout`` (a clear error instead of
-  keras-tuner's silent one-hour wait), backs off while the oracle has no trial ready, and
-  reconnects when the chief goes away and comes back (:func:`run_worker`);
+  keras-tuner's silent one-hour wait), backs off while the oracle has no trial ready,
+  reconnects when the chief goes away and comes back (:func:`run_worker`), and repeats a
+  trial's report that the chief's death cut off (:func:`patient_rpc`) instead of failing the
+  trial;
 * ``overwrite`` is always False: workers never delete the shared directory under each other.
 """
 
@@ -108,6 +110,33 @@ class Heartbeat:
             self._stop = self._thread = None
 
 
+def patient_rpc(call: Any, rpc_timeout: float, pause: float = 1.0) -> Any:
+    """``call`` retried while the chief is unavailable, for up to ``rpc_timeout`` seconds.
+
+    keras-tuner's client waits for a chief that is down when a call starts
+    (``wait_for_ready``), but a call in flight when the chief dies fails at once with
+    UNAVAILABLE; inside a trial that failure marked a finished trial INVALID.  The chief may
+    have applied the call before dying; repeating it is harmless (a report about an ended
+    trial is ignored by :class:`~lstm_zoo.tuning_oracle.SweepOracleMixin`).
+    """
+    import grpc
+
+    def patient(*args: Any, **kwargs: Any) -> Any:
+        lost_since: float | None = None
+        while True:
+            try:
+                return call(*args, **kwargs)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                lost_since = lost_since or time.monotonic()
+                if time.monotonic() - lost_since > rpc_timeout:
+                    raise
+                time.sleep(pause)
+
+    return patient
+
+
 def serve_chief(oracle: Any, host: str, port: int, poll: float = 0.5) -> None:
     """Serve ``oracle`` to the workers until the sweep is finished.
 
@@ -171,6 +200,8 @@ def run_worker(make_tuner_fn: Any, fit_kwargs: dict[str, Any], host: str, port: 
             return trial
 
         client.create_trial = create_trial
+        for name in ("get_trial", "update_trial", "end_trial"):  # the reports of a trial
+            setattr(client, name, patient_rpc(getattr(client, name), rpc_timeout))
         try:
             tuner.search(**fit_kwargs)
             return

@@ -18,7 +18,9 @@ own random / Hyperband / Bayesian oracle with :class:`SweepOracleMixin` on top. 
   workers' trials still run, since one of them may yet be re-queued; keras-tuner tells it to
   stop at once, so a trial re-queued near the end of a sweep was left to no worker;
 * ignores late reports about a trial that has already ended (a worker thought dead that comes
-  back, or a trial re-queued by a restarted chief and finished twice), instead of corrupting it;
+  back, or a trial re-queued by a restarted chief and finished twice), instead of corrupting it,
+  and frees the worker that sent it (a trial ended by one run leaves the retry queue: once a
+  restarted chief re-ran an ended trial forever and never finished);
 * calls ``on_trial_end(oracle)`` after every ended trial (the results table is rewritten there,
   so a sweep's progress is visible as it runs).
 """
@@ -102,13 +104,26 @@ class SweepOracleMixin:
             return self.trials[trial_id]
         return super().update_trial(trial_id, metrics, step=step)
 
+    def _release(self, trial_id: str) -> None:
+        """Take an ended trial off every worker that still holds it and out of the queue."""
+        for tuner_id, ongoing in list(self.ongoing_trials.items()):
+            if ongoing.trial_id == trial_id:
+                del self.ongoing_trials[tuner_id]
+        while trial_id in self._retry_queue:
+            self._retry_queue.remove(trial_id)
+
     @synchronized
     def end_trial(self, trial) -> None:
         trial_id = trial.trial_id
         if self._ended(trial_id):
+            # reported again (a worker re-ran it): keep the first result, but free the worker,
+            # else the chief would wait for it forever and hand it the same trial again
+            self._release(trial_id)
+            self.save()
             return
-        if trial_id in self._retry_queue and trial.status == TrialStatus.COMPLETED:
-            # re-queued (restarted chief or silent worker) but its first run finished after all
+        while trial_id in self._retry_queue:
+            # re-queued (restarted chief or silent worker), but its first run ended after all;
+            # keras-tuner decides afresh below whether an INVALID run is retried
             self._retry_queue.remove(trial_id)
         super().end_trial(trial)
         self.ended_at[trial_id] = self.clock()
@@ -187,6 +202,8 @@ class SweepOracleMixin:
 
     def set_state(self, state: dict[str, Any]) -> None:
         super().set_state(state)
+        # an ended trial is never run again, whatever an older saved queue says
+        self._retry_queue = [t for t in self._retry_queue if not self._ended(t)]
         extra = state.get("lstm_zoo", {})
         self.ran_by = dict(extra.get("ran_by", {}))
         self.started_at = dict(extra.get("started_at", {}))

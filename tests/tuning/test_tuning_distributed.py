@@ -110,3 +110,53 @@ def test_bad_distributed_arguments(tiny_module, tmp_path, kwargs, message):
 
     with pytest.raises(SweepError, match=message):
         tune(tiny_module.TinyRecipe(), directory=tmp_path, connect_timeout=0.5, **kwargs)
+
+
+def _rpc_failure(code_name: str) -> Exception:
+    """A grpc.RpcError with a status code, as a dying chief's channel raises it."""
+    import grpc
+
+    class Failure(grpc.RpcError):
+        def code(self):
+            return getattr(grpc.StatusCode, code_name)
+
+    return Failure()
+
+
+def test_a_report_cut_off_by_the_chief_dying_is_repeated():
+    from lstm_zoo.tuning_distributed import patient_rpc
+
+    calls = []
+
+    def report(trial_id, metrics):
+        calls.append(trial_id)
+        if len(calls) < 3:
+            raise _rpc_failure("UNAVAILABLE")
+        return "accepted"
+
+    assert patient_rpc(report, rpc_timeout=60, pause=0)("3", {"val_loss": 1.0}) == "accepted"
+    assert calls == ["3", "3", "3"]
+
+
+@pytest.mark.parametrize(("code", "rpc_timeout", "expected_calls"), [
+    ("INVALID_ARGUMENT", 60, 1),  # not a lost chief: no retry
+    ("UNAVAILABLE", 0.05, None),  # the chief stays away longer than --rpc-timeout
+])
+def test_a_report_gives_up_on_other_errors_and_after_the_rpc_timeout(code, rpc_timeout,
+                                                                     expected_calls):
+    import grpc
+
+    from lstm_zoo.tuning_distributed import patient_rpc
+
+    calls = []
+
+    def report():
+        calls.append(1)
+        raise _rpc_failure(code)
+
+    with pytest.raises(grpc.RpcError):
+        patient_rpc(report, rpc_timeout=rpc_timeout, pause=0.01)()
+    if expected_calls is not None:
+        assert len(calls) == expected_calls
+    else:
+        assert len(calls) >= 2

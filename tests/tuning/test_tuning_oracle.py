@@ -117,3 +117,47 @@ def test_bookkeeping_survives_a_reload_and_finished(tiny_module, tmp_path):
     reloaded.reload()
     assert reloaded.ran_by == oracle.ran_by == {"0": "w0", "1": "w1"}
     assert reloaded.ended_at == oracle.ended_at and reloaded.finished()
+
+
+def test_trial_running_across_a_chief_restart_ends_once_and_frees_its_worker(tiny_module,
+                                                                           tmp_path):
+    """The CI failure of stop 15: a chief restarted while w0 trained put w0's trial in its retry
+    queue; w0's (failed) report ended it, yet it stayed queued, was handed to w0 again, and
+    every later report of it was ignored without freeing w0: the chief never finished."""
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock, max_trials=2)
+    _complete(oracle, oracle.create_trial("w1"))
+    running = oracle.create_trial("w0")
+    restarted = _oracle(tiny_module, tmp_path, clock, max_trials=2)
+    restarted.reload()
+    assert restarted._retry_queue == [running.trial_id]  # keras-tuner re-queues it on reload
+
+    running.status = "INVALID"  # w0's report of its run failed while the chief was down
+    restarted.end_trial(running)
+    assert restarted._retry_queue == [] and running.trial_id in restarted.end_order
+    assert restarted.create_trial("w0").status == "STOPPED" and restarted.finished()
+
+
+def test_an_ended_trial_reported_again_frees_the_worker_holding_it(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock, max_trials=1)
+    trial = oracle.create_trial("w0")
+    _complete(oracle, trial)
+    # a stale copy of the trial, held by a worker (as an older chief's saved queue could do)
+    oracle.ongoing_trials["w1"] = oracle.trials[trial.trial_id]
+    oracle._retry_queue.append(trial.trial_id)
+    _complete(oracle, trial, value=5.0)
+    assert oracle.ongoing_trials == {} and oracle._retry_queue == [] and oracle.finished()
+    assert oracle.trials[trial.trial_id].score == 1.0
+
+
+def test_reload_drops_ended_trials_from_a_saved_retry_queue(tiny_module, tmp_path):
+    clock = Clock()
+    oracle = _oracle(tiny_module, tmp_path, clock, max_trials=1)
+    trial = oracle.create_trial("w0")
+    _complete(oracle, trial)
+    oracle._retry_queue.append(trial.trial_id)
+    oracle.save()
+    reloaded = _oracle(tiny_module, tmp_path, clock, max_trials=1)
+    reloaded.reload()
+    assert reloaded._retry_queue == [] and reloaded.finished()
