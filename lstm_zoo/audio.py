@@ -185,7 +185,8 @@ def mel_weight_matrix(num_mel_bins: int, num_spectrogram_bins: int, sample_rate:
 
 @keras.saving.register_keras_serializable(package="lstm_zoo")
 class LogMelSpectrogram(keras.layers.Layer):
-    """Raw zero-padded waveforms ``[B, samples]`` -> normalised log-mel ``[B, frames, mels]``.
+    """Raw zero-padded waveforms ``[B, samples]`` -> normalised log-mel ``[B, frames, mels]``
+    (or MFCCs ``[B, frames, num_mfcc]``).
 
     STFT (``frame_length``/``frame_step``/``fft_length`` samples, Hann window, end padded)
     -> power -> mel filterbank (``num_mel_bins`` bands from ``lower_hz`` to ``upper_hz``)
@@ -198,6 +199,12 @@ class LogMelSpectrogram(keras.layers.Layer):
     from ``vtlp_steps`` evenly spaced factors) before the mel filterbank, which imitates
     speakers with shorter or longer vocal tracts.  Inference always uses the unwarped
     filterbank, so ``vtlp`` changes nothing in a trained model's outputs.
+
+    ``num_mfcc`` > 0 returns that many mel-frequency cepstral coefficients instead of the
+    log-mel bands (``tf.signal.mfccs_from_log_mel_spectrograms``: the DCT of the log-mel,
+    truncated), normalised the same way (cepstral mean and variance normalisation).  Keeping
+    the first coefficients keeps the spectral envelope (the vocal tract's formants) and drops
+    the fine structure, much of which is particular to a speaker.
     """
 
     def __init__(
@@ -213,9 +220,14 @@ class LogMelSpectrogram(keras.layers.Layer):
         vtlp: float = 0.0,
         vtlp_steps: int = 9,
         seed: int | None = None,
+        num_mfcc: int = 0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        if not 0 <= int(num_mfcc) <= int(num_mel_bins):
+            raise ValueError(f"num_mfcc must be between 0 (log-mel features) and num_mel_bins "
+                             f"({num_mel_bins}), got {num_mfcc}")
+        self.num_mfcc = int(num_mfcc)
         if not 0.0 <= float(vtlp) < 0.5:
             raise ValueError(f"vtlp must be in [0, 0.5) (a warp factor range), got {vtlp}")
         if int(vtlp_steps) < 2:
@@ -272,6 +284,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         log_mel = tf.math.log(mel + 1e-6)
         mask = tf.cast(self._mask(audio), tf.float32)[..., tf.newaxis]
         log_mel = log_mel[:, : tf.shape(mask)[1], :]
+        if self.num_mfcc:
+            log_mel = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : self.num_mfcc]
         if self.normalize:
             count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
             mean = tf.reduce_sum(log_mel * mask, axis=1, keepdims=True) / count
@@ -285,7 +299,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> tuple:
         samples = input_shape[1]
         frames = None if samples is None else -(-samples // self.frame_step)
-        return (input_shape[0], frames, self.num_mel_bins)
+        return (input_shape[0], frames, self.num_mfcc or self.num_mel_bins)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -301,4 +315,5 @@ class LogMelSpectrogram(keras.layers.Layer):
             "vtlp": self.vtlp,
             "vtlp_steps": self.vtlp_steps,
             "seed": self.seed,
+            "num_mfcc": self.num_mfcc,
         }

@@ -64,6 +64,7 @@ def build_speech_lstm_ctc(
     time_mask_width: int = 8,
     vtlp: float = 0.0,
     num_mel_bins: int = 40,
+    num_mfcc: int = 0,
     conv_channels: int = 0,
     conv_layers: int = 2,
     sample_rate: int = SAMPLE_RATE,
@@ -76,7 +77,7 @@ def build_speech_lstm_ctc(
         num_labels=len(ALPHABET), units=units, num_layers=num_layers,
         bidirectional=bidirectional, proj_units=proj_units, dropout=dropout,
         frame_stack=frame_stack, spec_augment=spec_augment, freq_mask_width=freq_mask_width,
-        time_mask_width=time_mask_width, vtlp=vtlp, num_mel_bins=num_mel_bins,
+        time_mask_width=time_mask_width, vtlp=vtlp, num_mel_bins=num_mel_bins, num_mfcc=num_mfcc,
         conv_channels=conv_channels, conv_layers=conv_layers, sample_rate=sample_rate,
         implementation=implementation, name="speech_lstm_ctc",
     )

@@ -157,6 +157,28 @@ def test_log_mel_config_round_trip():
     assert clone.get_config() == layer.get_config()
 
 
+def test_mfcc_features_are_the_normalised_cepstra_of_the_log_mel():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    audio = np.zeros((2, 1600), np.float32)
+    audio[0, :900] = rng.normal(0, 0.1, 900)
+    audio[1] = rng.normal(0, 0.1, 1600)
+    log_mel = LogMelSpectrogram(normalize=False)(audio).numpy()
+    cepstra = LogMelSpectrogram(normalize=False, num_mfcc=13)(audio).numpy()
+    assert cepstra.shape == (2, 20, 13)
+    expected = tf.signal.mfccs_from_log_mel_spectrograms(log_mel[1])[:, :13].numpy()
+    np.testing.assert_allclose(cepstra[1], expected, rtol=1e-4, atol=1e-4)
+    assert np.all(cepstra[0, 12:] == 0)  # frames past the valid length stay masked
+    layer = LogMelSpectrogram(num_mfcc=13)
+    normalised = layer(audio).numpy()
+    np.testing.assert_allclose(normalised[0, :12].mean(axis=0), 0, atol=1e-4)  # CMVN
+    assert layer.compute_output_shape((2, 1600)) == (2, 20, 13)
+    assert LogMelSpectrogram.from_config(layer.get_config()).num_mfcc == 13
+    with pytest.raises(ValueError, match="num_mfcc must be between 0 .* and num_mel_bins"):
+        LogMelSpectrogram(num_mel_bins=20, num_mfcc=30)
+
+
 def test_unwarped_mel_matrix_is_tensorflows():
     import tensorflow as tf
 

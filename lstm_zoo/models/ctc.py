@@ -243,6 +243,7 @@ def build_ctc_acoustic_model(
     conv_layers: int = 2,
     sample_rate: int = 8000,
     num_mel_bins: int = 40,
+    num_mfcc: int = 0,
     frame_length_ms: float = 25.0,
     frame_step_ms: float = 10.0,
     implementation: str = "auto",
@@ -258,7 +259,8 @@ def build_ctc_acoustic_model(
     ``vtlp`` warps each training utterance's frequency axis by a random factor in
     ``[1 - vtlp, 1 + vtlp]`` (vocal tract length perturbation, see ``LogMelSpectrogram``);
     ``conv_channels`` > 0 puts a :class:`SpectralConv` front end of ``conv_layers``
-    convolutions before the frame stacking (0: none).
+    convolutions before the frame stacking (0: none); ``num_mfcc`` > 0 feeds that many MFCCs
+    instead of the ``num_mel_bins`` log-mel bands.
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -268,7 +270,8 @@ def build_ctc_acoustic_model(
     audio = keras.Input(shape=(None,), dtype="float32", name="audio")
     x = LogMelSpectrogram(
         sample_rate=sample_rate, frame_length=frame_length, frame_step=frame_step,
-        fft_length=fft_length, num_mel_bins=num_mel_bins, vtlp=vtlp, name="log_mel",
+        fft_length=fft_length, num_mel_bins=num_mel_bins, vtlp=vtlp, num_mfcc=num_mfcc,
+        name="log_mel",
     )(audio)
     if spec_augment:
         x = SpecAugment(freq_width=freq_mask_width, time_width=time_mask_width,

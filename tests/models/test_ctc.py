@@ -193,6 +193,20 @@ def test_spec_augment_widths_are_model_hyperparameters():
     assert (config["freq_width"], config["time_width"]) == (12, 15)
 
 
+def test_mfcc_features_feed_the_lstms_and_survive_safe_mode(tmp_path):
+    """``num_mfcc`` (``--hparam num_mfcc=13``) swaps the log-mel bands for cepstra."""
+    keras.utils.set_random_seed(0)
+    model = build_ctc_acoustic_model(units=8, num_layers=1, num_mfcc=13)
+    assert model.get_layer("log_mel").output.shape[-1] == 13
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 1600)).astype(np.float32)
+    logits = model(audio).numpy()
+    path = tmp_path / "mfcc.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.get_layer("log_mel").num_mfcc == 13
+    np.testing.assert_allclose(loaded(audio).numpy(), logits, atol=1e-5)
+
+
 def test_ensemble_decoding_fuses_transcripts_not_frames():
     """Two members spike the same digits on different frames: averaging their frame
     posteriors loses the digits, sequence-level fusion keeps them; where members disagree,
