@@ -375,6 +375,7 @@ class SpeechRecipe(Recipe):
             "num_layers": hp.Int("num_layers", 1, 3),
             "proj_units": hp.Choice("proj_units", [0, 64]),
             "conv_channels": hp.Choice("conv_channels", [0, 16]),  # 0: no conv front end
+            "num_mfcc": hp.Choice("num_mfcc", [0, 13]),  # 0: the 40 log-mel bands
             "dropout": hp.Float("dropout", 0.1, 0.3, step=0.1),
             # off did better on 3 of 4 held-out FSDD speakers; wider masks did worse on all 4
             "spec_augment": hp.Boolean("spec_augment"),

@@ -300,13 +300,14 @@ def test_search_space_covers_the_model_switches_and_builds():
     import keras_tuner
 
     space = SpeechRecipe().search_space(keras_tuner.HyperParameters())
-    assert {"units", "num_layers", "proj_units", "conv_channels", "dropout",
+    assert {"units", "num_layers", "proj_units", "conv_channels", "num_mfcc", "dropout",
             "spec_augment", "learning_rate"} <= set(space)
     model_args = {k: v for k, v in space.items() if k != "learning_rate"}
-    model = build_speech_lstm_ctc(**{**model_args, "units": 8, "conv_channels": 4,
-                                     "proj_units": 4})
-    logits = model(np.zeros((1, 4000), np.float32))
-    assert logits.shape[-1] == 11 and np.isfinite(np.asarray(logits)).all()
+    for num_mfcc in (0, 13):
+        model = build_speech_lstm_ctc(**{**model_args, "units": 8, "conv_channels": 4,
+                                         "proj_units": 4, "num_mfcc": num_mfcc})
+        logits = model(np.zeros((1, 4000), np.float32))
+        assert logits.shape[-1] == 11 and np.isfinite(np.asarray(logits)).all()
 
 
 def test_channel_augmentation_changes_only_training_utterances_and_is_validated(fake_fsdd):
