@@ -37,8 +37,8 @@ from lstm_zoo.manifest import (
     verify_version_dir,
 )
 
-MAX_MODEL_BYTES = 25 * 1024 * 1024  # one published version
-MAX_HUB_BYTES = 100 * 1024 * 1024  # all of saved_models/
+MAX_MODEL_BYTES = 25_000_000  # one published version (25 MB, as the hub's limits are stated)
+MAX_HUB_BYTES = 100_000_000  # all of saved_models/ (100 MB)
 REQUIRED_CARD_KEYS = ("model", "metrics", "evaluate_command", "train_command", "data", "seed",
                       "versions")
 
