@@ -104,13 +104,16 @@ class SweepOracleMixin:
             return self.trials[trial_id]
         return super().update_trial(trial_id, metrics, step=step)
 
+    def _unqueue(self, trial_id: str) -> None:
+        """Drop every retry-queue entry of ``trial_id``."""
+        self._retry_queue = [queued for queued in self._retry_queue if queued != trial_id]
+
     def _release(self, trial_id: str) -> None:
         """Take an ended trial off every worker that still holds it and out of the queue."""
         for tuner_id, ongoing in list(self.ongoing_trials.items()):
             if ongoing.trial_id == trial_id:
                 del self.ongoing_trials[tuner_id]
-        while trial_id in self._retry_queue:
-            self._retry_queue.remove(trial_id)
+        self._unqueue(trial_id)
 
     @synchronized
     def end_trial(self, trial) -> None:
@@ -121,10 +124,9 @@ class SweepOracleMixin:
             self._release(trial_id)
             self.save()
             return
-        while trial_id in self._retry_queue:
-            # re-queued (restarted chief or silent worker), but its first run ended after all;
-            # keras-tuner decides afresh below whether an INVALID run is retried
-            self._retry_queue.remove(trial_id)
+        # re-queued (restarted chief or silent worker), but its first run ended after all;
+        # keras-tuner decides afresh below whether an INVALID run is retried
+        self._unqueue(trial_id)
         super().end_trial(trial)
         self.ended_at[trial_id] = self.clock()
         self.save()
