@@ -283,15 +283,15 @@ class LogMelSpectrogram(keras.layers.Layer):
             mel = tf.tensordot(power, mel_matrix, 1)
         log_mel = tf.math.log(mel + 1e-6)
         mask = tf.cast(self._mask(audio), tf.float32)[..., tf.newaxis]
-        log_mel = log_mel[:, : tf.shape(mask)[1], :]
+        features = log_mel[:, : tf.shape(mask)[1], :]
         if self.num_mfcc:
-            log_mel = tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : self.num_mfcc]
+            features = tf.signal.mfccs_from_log_mel_spectrograms(features)[..., : self.num_mfcc]
         if self.normalize:
             count = tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
-            mean = tf.reduce_sum(log_mel * mask, axis=1, keepdims=True) / count
-            var = tf.reduce_sum(tf.square(log_mel - mean) * mask, axis=1, keepdims=True) / count
-            log_mel = (log_mel - mean) * tf.math.rsqrt(var + 1e-3)
-        return log_mel * mask
+            mean = tf.reduce_sum(features * mask, axis=1, keepdims=True) / count
+            var = tf.reduce_sum(tf.square(features - mean) * mask, axis=1, keepdims=True) / count
+            features = (features - mean) * tf.math.rsqrt(var + 1e-3)
+        return features * mask
 
     def compute_mask(self, audio: Any, mask: Any = None) -> Any:
         return self._mask(audio)
