@@ -41,10 +41,11 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="finished speech run directories")
     args = parser.parse_args()
 
+    from lstm_zoo.recipes.speech import SpeechRecipe
+
     from lstm_zoo.models.ctc import error_rates
     from lstm_zoo.models.ensemble import build_ensemble
-    from lstm_zoo.recipes.speech import SpeechRecipe
-    from lstm_zoo.training import load_model
+    from lstm_zoo.training.driver import load_model
 
     recipe = SpeechRecipe()
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -1,10 +1,22 @@
 """lstm_zoo: a Keras 3 / TensorFlow model zoo built around one exact, fast LSTM layer.
 
-The registry functions are re-exported here; heavier parts (layers, recipes, export, hub,
-tuning) are imported from their own modules so ``import lstm_zoo`` stays light.
+The registry functions are re-exported here; the heavier entry points (training, export,
+pretrained models, sweeps) load on first use, so ``import lstm_zoo`` stays light and imports
+no TensorFlow.
 """
 
-from lstm_zoo.errors import DataError, DuplicateNameError, LstmZooError, UnknownNameError
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lstm_zoo._version import __version__
+from lstm_zoo.errors import (
+    DataError,
+    DuplicateNameError,
+    LstmZooError,
+    UnknownNameError,
+)
 from lstm_zoo.registry import (
     get_model,
     get_recipe,
@@ -16,32 +28,31 @@ from lstm_zoo.registry import (
     register_recipe,
 )
 
-__version__ = "0.1.0"
-
+# public name -> the module that defines it (PEP 562: imported on first use)
 _LAZY = {
-    "pull": "lstm_zoo.hub",
-    "load_pretrained": "lstm_zoo.hub",
-    # lstm_zoo.export(model, base_dir, name, ...): the submodule is itself callable, so this
-    # works whether the attribute is the function or (after any import of it) the module
-    "export": "lstm_zoo.export",
-    "tune": "lstm_zoo.tuning",  # lstm_zoo.tune(recipe, tuner=..., max_trials=...): sweeps
+    "train": "lstm_zoo.training.driver",
+    "evaluate": "lstm_zoo.training.driver",
+    "export": "lstm_zoo.serving.savedmodel",
+    "pull": "lstm_zoo.hub.pretrained",
+    "load_pretrained": "lstm_zoo.hub.pretrained",
+    "tune": "lstm_zoo.tuning.sweep",
 }
 
 
-def __getattr__(name: str):  # PEP 562: heavy parts load on first use, not on import
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'lstm_zoo' has no attribute {name!r}")
+
 
 __all__ = [
     "DataError",
     "DuplicateNameError",
-    "export",
     "LstmZooError",
     "UnknownNameError",
     "__version__",
+    "evaluate",
+    "export",
     "get_model",
     "get_recipe",
     "list_models",
@@ -52,5 +63,6 @@ __all__ = [
     "pull",
     "register_model",
     "register_recipe",
+    "train",
     "tune",
 ]

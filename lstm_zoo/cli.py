@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show full tracebacks and TensorFlow logs"
     )
-    from lstm_zoo import __version__
+    from lstm_zoo._version import __version__
 
     parser.add_argument("--version", action="version", version=f"lstm-zoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lstm_zoo.io import atomic_path
+from lstm_zoo.files import atomic_path
 
 
 def figure():

@@ -8,10 +8,10 @@ A recipe bundles
 * the registered model(s) it trains, built from :class:`lstm_zoo.layers.LSTM`;
 * training settings (:class:`TrainConfig`: clipping, early stopping, LR schedule ...);
 * evaluation next to naive baselines, and plots;
-* a hyperparameter search space (used by :mod:`lstm_zoo.tuning`);
-* its serving contract (used by :mod:`lstm_zoo.export`).
+* a hyperparameter search space (used by :mod:`lstm_zoo.tuning.sweep`);
+* its serving contract (used by :mod:`lstm_zoo.serving.savedmodel`).
 
-The generic driver in :mod:`lstm_zoo.training` runs any recipe; a recipe only overrides what
+The generic driver in :mod:`lstm_zoo.training.driver` runs any recipe; a recipe only overrides what
 its task needs.  Register a recipe with ``@register_recipe("name", task=..., description=...)``
 on the class, in a module loaded through the ``lstm_zoo.plugins`` entry-point group.
 
@@ -163,7 +163,7 @@ class Recipe(abc.ABC):
         or None (the default) when the split is in-memory arrays any loop can batch itself.
 
         Recipes whose data needs its own batching (bucketing by length, padding, ragged
-        inputs) override it; data-parallel training (:mod:`lstm_zoo.distributed`) calls it with
+        inputs) override it; data-parallel training (:mod:`lstm_zoo.training.distributed.loop`) calls it with
         the per-worker batch size and shards the batches between workers.  The train
         pipeline is shuffled with the load seed (identically in every process) and may
         repeat; val and test pass once, in order.
@@ -187,7 +187,7 @@ class Recipe(abc.ABC):
         the training configuration; all other keys go to :meth:`build_model`.  Draw every
         value from ``hp`` (values may be derived from drawn ones, e.g. ``units // 2``) so the
         same sweep seed gives the same trials; declare at least one hyperparameter (an empty
-        space is an error).  :mod:`lstm_zoo.tuning` calls this once per trial, plus once
+        space is an error).  :mod:`lstm_zoo.tuning.sweep` calls this once per trial, plus once
         without a trial to learn the space (``hp`` then returns each hyperparameter's default).
         """
         return {
@@ -200,7 +200,7 @@ class Recipe(abc.ABC):
         """Inputs and outputs of the serving signature of ``model`` (None: not exportable).
 
         A mapping ``{"inputs": {key: (dtype, shape)}, "outputs": {key: (dtype, shape)}}``
-        with ``None`` for the batch and time dimensions; :mod:`lstm_zoo.export` builds the
+        with ``None`` for the batch and time dimensions; :mod:`lstm_zoo.serving.savedmodel` builds the
         SavedModel signature from it and :meth:`serving_function`.  It takes the model because
         shapes can depend on the data it was trained on (Seattle daily vs Beijing hourly).
         Dtypes are names (``"float32"``, ``"string"`` ...) or ``tf.DType``; keys are what a

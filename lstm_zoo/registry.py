@@ -83,7 +83,7 @@ _pretrained_providers: list[Callable[[str], Iterable[str]]] = []
 def register_pretrained_provider(provider: Callable[[str], Iterable[str]]) -> None:
     """Add ``provider(model_name) -> published tags`` (e.g. ``["weather:1"]``).
 
-    :mod:`lstm_zoo.hub` installs one (through the plugin entry point) that reads the published
+    :mod:`lstm_zoo.hub.pretrained` installs one (through the plugin entry point) that reads the published
     index, so the registry learns of published versions without importing the hub.
     """
     with _lock:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from lstm_zoo import timeseries as ts
+from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.forecaster import build_forecaster
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig

@@ -40,12 +40,12 @@ import keras
 import numpy as np
 import pandas as pd
 from keras import ops
+from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 
-from lstm_zoo import timeseries as ts
+from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.classifier import build_sequence_classifier
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
-from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 from lstm_zoo.registry import register_model, register_recipe
 
 FEATURES: tuple[str, ...] = ("amount", "hour", "hours_since_previous", "category", "is_online")

@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     in the CSV format the fraud recipe reads (to inspect them, or as a template)."""
     import argparse
 
-    from lstm_zoo.io import atomic_path
+    from lstm_zoo.files import atomic_path
 
     parser = argparse.ArgumentParser(prog="python -m lstm_zoo.recipes.fraud_simulator",
                                      description=main.__doc__)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 import lstm_zoo.models.ctc  # noqa: F401  registers the model's layers: .keras files load safely
-from lstm_zoo.audio import read_wav, trim_silence
+from lstm_zoo.data.audio import read_wav, trim_silence
 from lstm_zoo.errors import DataError
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
@@ -105,7 +105,7 @@ def load_fsdd_bank(data: str | Path, speakers: Sequence[str],
     ``takes`` keeps only the recordings whose take number (the ``index`` in the file name)
     it accepts.
 
-    Every file is validated by :func:`lstm_zoo.audio.read_wav` (stereo is downmixed, other
+    Every file is validated by :func:`lstm_zoo.data.audio.read_wav` (stereo is downmixed, other
     rates resampled to 8 kHz; empty or corrupt files raise ``DataError`` naming the file).
     """
     folder = find_recordings(data)
@@ -148,13 +148,13 @@ def build_utterances(
     (0.3-1.0) and white noise at 25-45 dB SNR.  ``speed_perturb=0.1`` also resamples the whole
     utterance by a factor in [0.9, 1.1] (tempo and pitch change, a cheap speaker variation).
     ``channel_augment=p`` passes each utterance, with probability ``p``, through a random
-    microphone-like frequency response (:func:`lstm_zoo.audio_augment.random_channel`) before
+    microphone-like frequency response (:func:`lstm_zoo.data.audio_augment.random_channel`) before
     the noise is added.  Neither option draws random numbers when off, so utterances built
     without them stay the same.
     Returns (waveforms float32, digit label arrays int32).
     """
-    from lstm_zoo.audio import resample
-    from lstm_zoo.audio_augment import random_channel
+    from lstm_zoo.data.audio import resample
+    from lstm_zoo.data.audio_augment import random_channel
 
     speakers = sorted(bank)
     audios, labels = [], []
@@ -538,9 +538,8 @@ def plot_ctc_alignment(model: Any, audio: np.ndarray, reference: Sequence[int],
                        sample_rate: int = SAMPLE_RATE) -> Path:
     """Log-mel spectrogram over the per-frame CTC posteriors of one utterance (PNG)."""
     from lstm_zoo.models.ctc import softmax
-    from lstm_zoo.plots import figure, save_figure
-
     from lstm_zoo.models.ensemble import find_layer
+    from lstm_zoo.plots import figure, save_figure
 
     features = np.asarray(find_layer(model, "log_mel")(audio[None, :]))[0]
     probs = softmax(np.asarray(_inference_fn(model)(audio[None, :]))[0])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_zoo.audio import resample, trim_silence
+from lstm_zoo.data.audio import resample, trim_silence
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ACCENTS = (

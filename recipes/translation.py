@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from lstm_zoo.errors import DataError
+
 # imported for its side effect: it registers the model's Keras classes, so a saved model
 # loads in safe mode
 from lstm_zoo.models import seq2seq  # noqa: F401
@@ -72,7 +73,11 @@ def build_translation_lstm_attention(
     44 MB) scored 36.16.  With the bridge, either score left the attention on the source
     ``</s>`` for every word (val BLEU ~25 after 23 epochs of 150 batches); without it the
     attention aligns, and val BLEU passed 24 after 7 such epochs."""
-    from lstm_zoo.models.seq2seq import SOURCE_SPECIALS, TARGET_SPECIALS, Seq2SeqTranslator
+    from lstm_zoo.models.seq2seq import (
+        SOURCE_SPECIALS,
+        TARGET_SPECIALS,
+        Seq2SeqTranslator,
+    )
 
     model = Seq2SeqTranslator(
         source_vocabulary=list(source_vocabulary or SOURCE_SPECIALS),
@@ -101,7 +106,7 @@ def translate(model: Any, sentences: str | Sequence[str], beam_size: int = DEFAU
     """
     import numpy as np
 
-    from lstm_zoo import text
+    from lstm_zoo.data import text
     from lstm_zoo.models.seq2seq import compiled_translate
 
     single = isinstance(sentences, str)
@@ -215,7 +220,7 @@ class TranslationRecipe(Recipe):
              limit: int | None = None, eval_limit: int | None = None,
              val_bleu_sentences: int = 500, **_: Any) -> RecipeData:
         """Splits as padded id batches (bucketed by length), vocabularies fitted on train."""
-        from lstm_zoo import text
+        from lstm_zoo.data import text
         from lstm_zoo.models import seq2seq
 
         if beam_size < 1:
@@ -484,7 +489,7 @@ def plot_attention(model: Any, sentence: str, target: Path) -> Path:
     import numpy as np
     import tensorflow as tf
 
-    from lstm_zoo import text
+    from lstm_zoo.data import text
     from lstm_zoo.plots import figure, save_figure
 
     source_ids, _ = model.encode_source_text(tf.constant([sentence]))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_zoo import timeseries as ts
+from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe

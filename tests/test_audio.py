@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from lstm_zoo.audio import (
+from lstm_zoo.data.audio import (
     LogMelSpectrogram,
     mel_weight_matrix,
     read_wav,

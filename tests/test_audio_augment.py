@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_zoo.audio_augment import random_channel
+from lstm_zoo.data.audio_augment import random_channel
 
 RATE = 8000
 

@@ -1,4 +1,4 @@
-"""lstm_zoo.timeseries: CSV validation, gaps, chronological windows, scaling, baselines, metrics."""
+"""lstm_zoo.data.timeseries: CSV validation, gaps, chronological windows, scaling, baselines, metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lstm_zoo import timeseries as ts
+from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 
 

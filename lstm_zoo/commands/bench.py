@@ -44,7 +44,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.repeats < 5:
         raise ValueError(f"--repeats must be at least 5 (a median of fewer is noise), got {args.repeats}.")
     paths = tuple(p for p in args.paths.split(",") if p)
-    from lstm_zoo.layers.benchmark import parse_path_spec, run
+    from lstm_zoo.bench.layer import parse_path_spec, run
 
     for spec in paths:
         parse_path_spec(spec)  # a clear error before minutes of warm-up

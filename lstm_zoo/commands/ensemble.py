@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _ensemble(args: argparse.Namespace) -> int:
     import json
 
-    from lstm_zoo.ensembling import ensemble_runs
+    from lstm_zoo.training.ensembling import ensemble_runs
 
     result = ensemble_runs(args.recipe, args.runs, out_dir=args.out, data=args.data)
     print(json.dumps({"test": result.metrics["test"], "members": [

@@ -69,12 +69,17 @@ def _export(args: argparse.Namespace) -> int:
 
         raise LstmZooError("NAME (a recipe) is required unless --models-config is given alone")
     if args.name is not None:
-        from lstm_zoo.export import export
+        from lstm_zoo.serving.savedmodel import export
 
+        model = args.model
+        if model is None:  # no --model: the published pretrained model of that name
+            from lstm_zoo.hub.pretrained import load_pretrained
+
+            model = load_pretrained(args.name)
         result = export(
             args.name,
             args.out,
-            model=args.model,
+            model=model,
             version=args.version,
             force=args.force,
             device=args.device,
@@ -95,7 +100,7 @@ def _export(args: argparse.Namespace) -> int:
                 "saved_model_cli show --all ok"
             )
         if args.format != "savedmodel":
-            from lstm_zoo.convert import ConversionError, convert
+            from lstm_zoo.serving.formats import ConversionError, convert
 
             try:
                 converted = convert(result.path, args.format)
@@ -109,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
             f"--model_base_path={result.model_base_path.resolve()}"
         )
     if args.models_config:
-        from lstm_zoo.export import write_models_config
+        from lstm_zoo.serving.savedmodel import write_models_config
 
         path = write_models_config(args.out)
         print(f"wrote {path}")
@@ -119,6 +124,6 @@ def _export(args: argparse.Namespace) -> int:
 
 def _data_arg(args: argparse.Namespace) -> object:
     """``--data`` path, or the recipe's embedded default (loaded through the recipe)."""
-    from lstm_zoo.export import EMBEDDED_DEFAULT
+    from lstm_zoo.serving.savedmodel import EMBEDDED_DEFAULT
 
     return args.data if args.data is not None else EMBEDDED_DEFAULT

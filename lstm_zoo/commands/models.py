@@ -51,7 +51,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _headlines() -> dict[str, str]:
     """``{"weather:1": "mae=1.23 (lower is better)"}`` from the published index."""
-    from lstm_zoo import hub
+    from lstm_zoo.hub import pretrained as hub
 
     return {tag: hub.format_headline(h) for tag, h in hub.published_headlines().items()}
 

@@ -33,7 +33,7 @@ def _publish_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _publish(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from lstm_zoo.publish import publish_finished_run
+    from lstm_zoo.hub.publish import publish_finished_run
 
     path = publish_finished_run(recipe, args.run, options=options, data=args.data,
                                 hub_dir=args.publish_dir,

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from lstm_zoo import hub
+    from lstm_zoo.hub import pretrained as hub
 
     if args.list:
         if args.offline and args.hub and "://" in args.hub:

@@ -82,7 +82,7 @@ def _evaluate_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from lstm_zoo.training import train
+    from lstm_zoo.training.driver import train
 
     hparams = parse_hparams(args.hparam)
     if args.batch_size is not None:
@@ -94,7 +94,7 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
         if args.export or args.publish:
             raise ValueError("--distributed does not combine with --export/--publish; export "
                              "the chief's model.keras afterwards with lstm-zoo export")
-        from lstm_zoo.distributed import train_distributed
+        from lstm_zoo.training.distributed.loop import train_distributed
 
         record = train_distributed(recipe, args.data, out_dir=out_dir, seed=args.seed,
                                    epochs=args.epochs, hparams=hparams, **options)
@@ -114,13 +114,13 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
     print(json.dumps(result.metrics["test"], indent=2, default=str))
     print(f"wrote {result.out_dir}")
     if args.export:
-        from lstm_zoo.export import export
+        from lstm_zoo.serving.savedmodel import export
 
         exported = export(result.model, args.export, recipe=recipe, data=result.data, verify=True)
         print(f"exported {exported.path} (serve: tensorflow_model_server --model_name="
               f"{exported.name} --model_base_path={exported.model_base_path.resolve()})")
     if args.publish:
-        from lstm_zoo.publish import publish_run, train_command_line
+        from lstm_zoo.hub.publish import publish_run, train_command_line
 
         command = train_command_line(recipe.name, args, options)
         path = publish_run(recipe, result, train_command=command, data=args.data,
@@ -131,7 +131,7 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
 
 
 def _evaluate(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from lstm_zoo.training import evaluate
+    from lstm_zoo.training.driver import evaluate
 
     record = evaluate(recipe, args.model, args.data, out_dir=args.out, seed=args.seed, **options)
     print(json.dumps(record["test"], indent=2, default=str))

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 from lstm_zoo.commands._recipe_args import add_recipe_command
-
-TUNERS = ("random", "hyperband", "bayesian")  # lstm_zoo.tuning_oracle.TUNERS (kept light here)
+from lstm_zoo.tuning.choices import TUNERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _tune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="a data file or folder (default: the embedded data)")
     # no argparse choices: a bad value would hide behind "a RECIPE is required" in the
-    # recipe-finding first pass; lstm_zoo.tuning.tune names the valid values instead
+    # recipe-finding first pass; lstm_zoo.tuning.sweep.tune names the valid values instead
     parser.add_argument("--tuner", default="random",
                         help=f"search algorithm: {', '.join(TUNERS)} (default: random)")
     parser.add_argument("--max-trials", type=int, default=10, help="number of trials (default 10)")
@@ -65,7 +64,7 @@ def _tune_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _tune(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from lstm_zoo.tuning import tune
+    from lstm_zoo.tuning.sweep import tune
 
     result = tune(
         recipe,

@@ -2,18 +2,18 @@
 
 Public API: :class:`LSTM`, :class:`LSTMCell`, :func:`select_implementation`, and the weight
 conversions :func:`from_keras_lstm`, :func:`to_keras_lstm`, :func:`torch_lstm_weights`,
-:func:`from_torch_lstm` (see :mod:`lstm_zoo.layers.convert`).
+:func:`from_torch_lstm` (see :mod:`lstm_zoo.layers.weights`).
 """
 
 from lstm_zoo.layers.cell import LSTMCell
-from lstm_zoo.layers.convert import (
+from lstm_zoo.layers.dispatch import select_implementation
+from lstm_zoo.layers.lstm import LSTM
+from lstm_zoo.layers.weights import (
     from_keras_lstm,
     from_torch_lstm,
     to_keras_lstm,
     torch_lstm_weights,
 )
-from lstm_zoo.layers.dispatch import select_implementation
-from lstm_zoo.layers.lstm import LSTM
 
 __all__ = [
     "LSTM",

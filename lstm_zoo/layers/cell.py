@@ -45,6 +45,7 @@ from typing import Any
 import keras
 from keras import activations, constraints, initializers, ops, regularizers
 
+from lstm_zoo.adapters.keras_private import DropoutRNNCell  # one mask per sequence
 from lstm_zoo.layers._validation import (
     check_bool,
     check_optional_positive_float,
@@ -52,11 +53,6 @@ from lstm_zoo.layers._validation import (
     check_positive_int,
     check_rate,
 )
-
-try:  # keras' own mixin: caches one dropout mask per sequence (variational dropout).
-    from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
-except ImportError:  # pragma: no cover - keras moved it
-    raise ImportError("lstm_zoo needs keras>=3 with keras.src.layers.rnn.dropout_rnn_cell")
 
 LN_EPSILON = 1e-5
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lstm_zoo.audio import LogMelSpectrogram
+from lstm_zoo.data.audio import LogMelSpectrogram
 from lstm_zoo.layers import LSTM
 
 _PINNED_LOGIT = 30.0  # blank logit on padded frames: softmax gives blank ~ 1 - 1e-13

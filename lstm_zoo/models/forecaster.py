@@ -66,11 +66,10 @@ def build_forecaster(
     connection from the last observed target values to every forecast step, built from
     built-in layers (a frozen one-hot ``Dense`` picks the columns) so it stays serializable.
     It needs the targets' statistics to equal those of their input columns (fit both on the
-    same training rows, as :func:`lstm_zoo.timeseries.window_series` does).
+    same training rows, as :func:`lstm_zoo.data.timeseries.window_series` does).
     """
-    import numpy as np
-
     import keras
+    import numpy as np
 
     from lstm_zoo.models.stack import lstm_stack
 

@@ -15,7 +15,7 @@ Without input feeding the decoder's recurrence does not depend on the attention,
 runs the decoder LSTM over the whole target at once (the fast path of the layer), and decoding
 steps the very same cell (``decoder.cell``) one token at a time.
 
-The model carries its vocabularies and tokenisation (:mod:`lstm_zoo.text`), so
+The model carries its vocabularies and tokenisation (:mod:`lstm_zoo.data.text`), so
 :meth:`Seq2SeqTranslator.translate` maps raw ``tf.string`` sentences to translated strings
 entirely in core TensorFlow ops (tokenise -> encode -> greedy or beam search in a
 ``tf.while_loop`` -> detokenise); an exported SavedModel needs nothing else.  Beam search is
@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from lstm_zoo import text
+from lstm_zoo.data import text
 from lstm_zoo.layers import LSTM
 
 PAD_ID, UNK_ID = 0, 1
@@ -56,7 +56,7 @@ class Seq2SeqTranslator(keras.Model):
         max_source_length: longer sources are truncated to this many tokens (documented
             behaviour, the same in Python and in the serving graph).
         max_target_length: decoding stops after this many tokens.
-        source_scheme / target_scheme: ``"words"`` or ``"chars"`` (:mod:`lstm_zoo.text`).
+        source_scheme / target_scheme: ``"words"`` or ``"chars"`` (:mod:`lstm_zoo.data.text`).
         lowercase_source / lowercase_target: lowercase before tokenising.
         label_smoothing: used by the recipe's loss; stored with the model.
         attention: ``"luong"`` (dot score on projected keys, Luong et al. 2015) or
@@ -454,7 +454,7 @@ class MaskedSequenceLoss(keras.losses.Loss):
     def sum_and_count(self, y_true, y_pred):
         """The summed per-token loss over non-padding positions and their count (``call`` is
         their ratio); data-parallel training adds both up over all workers, so its loss is
-        the exact mean over the global batch's tokens (:mod:`lstm_zoo.distributed_losses`)."""
+        the exact mean over the global batch's tokens (:mod:`lstm_zoo.training.distributed.losses`)."""
         y_true = tf.cast(y_true, tf.int64)
         log_probs = tf.nn.log_softmax(tf.cast(y_pred, tf.float32))
         nll = -tf.gather(log_probs, y_true, batch_dims=2)

@@ -89,7 +89,7 @@ def tiny_model() -> Any:
 @pytest.fixture(scope="session")
 def tiny_export(tmp_path_factory, tiny_recipe, tiny_model):
     """One verified export of the tiny model: (ExportResult, base_dir)."""
-    from lstm_zoo.export import export
+    from lstm_zoo.serving.savedmodel import export
 
     base = tmp_path_factory.mktemp("serving")
     result = export(tiny_model, base, recipe=tiny_recipe, data=tiny_recipe.load(), verify=True)

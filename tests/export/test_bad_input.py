@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from lstm_zoo.export import ExportError, export, list_versions
-from lstm_zoo.serving_contract import ContractError, ServingContract
+from lstm_zoo.serving.contract import ContractError, ServingContract
+from lstm_zoo.serving.savedmodel import ExportError, export, list_versions
 
 
 def _entries(folder):
@@ -54,7 +54,7 @@ def test_no_gpu_for_gpu_export(tmp_path, tiny_recipe, tiny_model):
 @pytest.mark.parametrize("stage", ["savedmodel", "warmup"])
 def test_failure_mid_write_leaves_nothing(tmp_path, tiny_recipe, tiny_model, monkeypatch, stage):
     """A crash while writing (half a SavedModel on disk) leaves no version and no temp dir."""
-    import lstm_zoo.export as export_module
+    import lstm_zoo.serving.savedmodel as export_module
 
     real_write = export_module._write_savedmodel
 
@@ -141,7 +141,7 @@ def test_contract_accepts_tf_dtypes_and_makes_synthetic_inputs():
 def test_embedded_samples_that_do_not_fit_fall_back_to_synthetic(tiny_recipe, tiny_model):
     """A model trained on other data (Beijing hourly) than the embedded default (Seattle daily):
     warmup/verification inputs come from the contract instead, and the manifest says why."""
-    from lstm_zoo.export import EMBEDDED_DEFAULT, _sample_inputs
+    from lstm_zoo.serving.savedmodel import EMBEDDED_DEFAULT, _sample_inputs
 
     contract = ServingContract.from_mapping(
         {"inputs": {"history": ("float32", (None, 7, 3))}, "outputs": {"y": ("float32", (None,))}})
@@ -154,9 +154,9 @@ def test_embedded_samples_that_do_not_fit_fall_back_to_synthetic(tiny_recipe, ti
 
 @pytest.mark.slow
 def test_export_command_uses_the_pretrained_model(tmp_path, capsys):
-    """No --model: the pulled pretrained model (lstm_zoo.hub) is exported."""
-    from lstm_zoo import hub
+    """No --model: the pulled pretrained model (lstm_zoo.hub.pretrained) is exported."""
     from lstm_zoo.cli import main
+    from lstm_zoo.hub import pretrained as hub
 
     if not any(row.get("name") == "weather" for row in hub.available()):
         pytest.skip("no published weather model in this checkout")

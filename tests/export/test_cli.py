@@ -13,8 +13,8 @@ def test_top_level_api_is_lazy_and_callable():
     import subprocess
 
     code = ("import sys, lstm_zoo; assert 'tensorflow' not in sys.modules; "
-            "assert callable(lstm_zoo.export); import lstm_zoo.export; "
-            "assert callable(lstm_zoo.export) and 'tensorflow' not in sys.modules")
+            "assert callable(lstm_zoo.serving.savedmodel); import lstm_zoo.serving.savedmodel; "
+            "assert callable(lstm_zoo.serving.savedmodel) and 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -56,13 +56,13 @@ def test_export_command_gpu_without_gpu(tmp_path, registered_tiny, tiny_model, c
 @pytest.mark.slow  # trains, exports and verifies: three TensorFlow processes
 def test_train_then_export(tmp_path, registered_tiny, capsys):
     """``lstm-zoo train RECIPE --export DIR``: the trained model lands in DIR/RECIPE/1, verified."""
-    from lstm_zoo.export import read_manifest
+    from lstm_zoo.serving.savedmodel import read_export_manifest
 
     code = main(["train", registered_tiny, "--epochs", "1", "--out", str(tmp_path / "run"),
                  "--export", str(tmp_path / "serving")])
     assert code == 0, capsys.readouterr().err
     version_dir = tmp_path / "serving" / registered_tiny / "1"
     assert f"exported {version_dir}" in capsys.readouterr().out
-    manifest = read_manifest(version_dir)
+    manifest = read_export_manifest(version_dir)
     assert manifest["verification"]["max_abs_diff"]["forecast"] <= 1e-4
     assert manifest["sample_inputs"] == "recipe data"

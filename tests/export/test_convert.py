@@ -7,7 +7,7 @@ import importlib.util
 
 import pytest
 
-from lstm_zoo.convert import ConversionError, convert
+from lstm_zoo.serving.formats import ConversionError, convert
 
 
 def _private_copy(tiny_export, tmp_path):

@@ -7,22 +7,22 @@ import stat
 import numpy as np
 import pytest
 
-from lstm_zoo.export import (
+from lstm_zoo.serving.savedmodel import (
     ExportError,
     export,
     list_versions,
     next_version,
-    read_manifest,
+    read_export_manifest,
     servable_models,
     write_models_config,
 )
-from lstm_zoo.serving_verify import (
+from lstm_zoo.serving.verify import (
     VerificationError,
     compare_outputs,
     cudnn_ops,
     graph_op_types,
 )
-from lstm_zoo.warmup import read_warmup, warmup_path
+from lstm_zoo.serving.warmup import read_warmup, warmup_path
 
 
 def test_layout_is_servable_as_is(tiny_export):
@@ -58,7 +58,7 @@ def test_signature_names_keys_dtypes_and_dynamic_dims(tiny_export):
 
 def test_manifest_records_device_contract_and_paths(tiny_export):
     result, _ = tiny_export
-    manifest = read_manifest(result.path)
+    manifest = read_export_manifest(result.path)
     assert manifest == result.manifest
     assert manifest["recipe"] == "export-test-tiny" and manifest["version"] == 1
     assert manifest["device"] == "cpu" and manifest["portable"] is True

@@ -23,9 +23,9 @@ CONTRACTS = {
 @pytest.mark.parametrize("name", sorted(CONTRACTS))
 def test_recipe_exports_and_verifies(name, tmp_path):
     from lstm_zoo.errors import UnknownNameError
-    from lstm_zoo.export import export
     from lstm_zoo.registry import get_recipe
-    from lstm_zoo.serving_verify import cudnn_ops, graph_op_types
+    from lstm_zoo.serving.savedmodel import export
+    from lstm_zoo.serving.verify import cudnn_ops, graph_op_types
 
     try:
         recipe = get_recipe(name)

@@ -52,7 +52,7 @@ def test_long_sequences_run_in_full(signature, tiny_model):
 def test_fixed_window_rejects_other_lengths(tmp_path, tiny_recipe, monkeypatch):
     import tensorflow as tf
 
-    from lstm_zoo.export import export
+    from lstm_zoo.serving.savedmodel import export
 
     fixed = tiny_recipe.build_model(tiny_recipe.load(), time=5)
     monkeypatch.setattr(type(tiny_recipe), "serving_contract", lambda self, model: {

@@ -62,7 +62,7 @@ def tiny_card(model) -> dict:
 @pytest.fixture(scope="session")
 def published_hub(tmp_path_factory) -> Path:
     """A hub folder with ``tiny`` versions 1 and 2, published once per session."""
-    from lstm_zoo.publish import publish
+    from lstm_zoo.hub.publish import publish
 
     hub_dir = tmp_path_factory.mktemp("hub") / "saved_models"
     model = tiny_model()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lstm_zoo.manifest import (
+from lstm_zoo.hub.manifest import (
     MANIFEST_FORMAT,
     HubError,
     IntegrityError,

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_zoo import cli, hub, registry
-from lstm_zoo.manifest import INDEX_FILE, KERAS_PATH, MANIFEST_PATH, HubError
-from lstm_zoo.publish import publish, rebuild_index
+from lstm_zoo import cli, registry
+from lstm_zoo.hub import pretrained as hub
+from lstm_zoo.hub.manifest import INDEX_FILE, KERAS_PATH, MANIFEST_PATH, HubError
+from lstm_zoo.hub.publish import publish, rebuild_index
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 
 
@@ -162,7 +163,7 @@ def test_publishers_take_turns_on_the_hub_folder(hub_copy, tiny):
     """While one publisher holds the hub, another waits (so versions and the index agree)."""
     import threading
 
-    from lstm_zoo.publish import _hub_locked
+    from lstm_zoo.hub.publish import _hub_locked
 
     model = tiny.build()
     card = tiny.card(model)

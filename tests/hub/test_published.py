@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lstm_zoo import hub
-from lstm_zoo.manifest import INDEX_FILE, KERAS_PATH
-from lstm_zoo.publish import MAX_HUB_BYTES, MAX_MODEL_BYTES
+from lstm_zoo.hub import pretrained as hub
+from lstm_zoo.hub.manifest import INDEX_FILE, KERAS_PATH
+from lstm_zoo.hub.publish import MAX_HUB_BYTES, MAX_MODEL_BYTES
 
 REPO_HUB = Path(__file__).resolve().parents[2] / "saved_models"
 
@@ -88,7 +88,7 @@ def _data_argument(manifest: dict, request) -> str | None:
 @pytest.mark.parametrize(("name", "version"), PUBLISHED)
 def test_published_model_reproduces_its_manifest_metric(name, version, request):
     """Evaluate the pulled .keras file exactly as the manifest's evaluate_command does."""
-    from lstm_zoo.training import evaluate
+    from lstm_zoo.training.driver import evaluate
 
     path = hub.pull(name, version, hub=REPO_HUB)
     manifest = hub.read_manifest(path)
@@ -124,8 +124,9 @@ def test_every_published_model_loads_in_a_fresh_process():
                     reason="no translation model published")
 def test_pretrained_translation_translates_an_english_sentence():
     """The issue's bar: ``load_pretrained("translation")`` turns English into German text."""
-    import lstm_zoo
     from lstm_zoo.recipes.translation import translate
+
+    import lstm_zoo
 
     model = lstm_zoo.load_pretrained("translation", offline=True)
     german = translate(model, ["A man is riding a bike.", "Two dogs play in the snow."],

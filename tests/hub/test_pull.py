@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_zoo import hub
-from lstm_zoo.download import RemoteHub
-from lstm_zoo.manifest import KERAS_PATH, MANIFEST_PATH, HubError, IntegrityError
+from lstm_zoo.hub import pretrained as hub
+from lstm_zoo.hub.download import RemoteHub
+from lstm_zoo.hub.manifest import KERAS_PATH, MANIFEST_PATH, HubError, IntegrityError
 
 VARIABLES = "variables/variables.data-00000-of-00001"
 

@@ -5,7 +5,13 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_zoo.layers import LSTM, from_keras_lstm, from_torch_lstm, to_keras_lstm, torch_lstm_weights
+from lstm_zoo.layers import (
+    LSTM,
+    from_keras_lstm,
+    from_torch_lstm,
+    to_keras_lstm,
+    torch_lstm_weights,
+)
 
 
 def _sigmoid(x):

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_zoo.layers import LSTM
-from lstm_zoo.layers import fused
-from lstm_zoo.layers.benchmark import parse_path_spec
+from lstm_zoo.bench.layer import parse_path_spec
+from lstm_zoo.layers import LSTM, fused
 
 HOLES = [[1, 0, 1, 1], [0, 0, 0, 0], [0, 1, 0, 1], [1, 1, 1, 0], [1, 1, 0, 0]]
 

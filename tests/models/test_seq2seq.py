@@ -11,10 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_zoo import text
+from lstm_zoo.data import text
 from lstm_zoo.errors import DataError
 from lstm_zoo.models import seq2seq
-from lstm_zoo.models.seq2seq import BOS_ID, EOS_ID, MaskedSequenceLoss, Seq2SeqTranslator
+from lstm_zoo.models.seq2seq import (
+    BOS_ID,
+    EOS_ID,
+    MaskedSequenceLoss,
+    Seq2SeqTranslator,
+)
 
 SOURCES = ["a red car .", "two dogs run", "a dog"]
 TARGETS = ["ein rotes Auto.", "zwei Hunde rennen", "ein Hund"]

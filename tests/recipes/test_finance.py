@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from lstm_zoo.recipes import finance
 
 from lstm_zoo.errors import DataError
-from lstm_zoo.recipes import finance
-from lstm_zoo.training import evaluate, load_model
+from lstm_zoo.training.driver import evaluate, load_model
 
 LOOKBACK = 20  # small windows keep the tests fast; the recipe default is 60
 

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-
-from lstm_zoo.errors import DataError
 from lstm_zoo.recipes import fraud
 from lstm_zoo.recipes.fraud_simulator import FRAUD_PATTERNS, simulate_transactions
-from lstm_zoo.training import evaluate, load_model
+
+from lstm_zoo.errors import DataError
+from lstm_zoo.training.driver import evaluate, load_model
 
 SMALL = {"accounts": 300, "days": 30, "fraud_account_rate": 0.4}
 

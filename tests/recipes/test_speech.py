@@ -7,9 +7,6 @@ import json
 
 import numpy as np
 import pytest
-
-from lstm_zoo.audio import write_wav
-from lstm_zoo.errors import DataError
 from lstm_zoo.recipes import speech_synth
 from lstm_zoo.recipes.speech import (
     SpeechRecipe,
@@ -18,6 +15,9 @@ from lstm_zoo.recipes.speech import (
     load_fsdd_bank,
     pad_batch,
 )
+
+from lstm_zoo.data.audio import write_wav
+from lstm_zoo.errors import DataError
 
 SPEAKERS = ("ann", "bob", "cy", "di")
 
@@ -173,7 +173,7 @@ def test_train_evaluate_and_serve_through_the_cli(fake_fsdd, tmp_path):
     import tensorflow as tf
 
     from lstm_zoo.cli import main
-    from lstm_zoo.training import load_model
+    from lstm_zoo.training.driver import load_model
 
     out = tmp_path / "run"
     common = ["--data", str(fake_fsdd), "--train-speakers", "ann,bob", "--val-speakers", "cy",

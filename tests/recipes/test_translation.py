@@ -9,10 +9,10 @@ import gzip
 import json
 
 import pytest
-
-from lstm_zoo.errors import DataError
 from lstm_zoo.recipes import translation
 from lstm_zoo.recipes.translation import TranslationRecipe, number_pairs, read_parallel
+
+from lstm_zoo.errors import DataError
 
 TINY = {"units": 8, "embedding_dim": 8, "steps_per_epoch": 2, "dropout": 0.0,
         "max_target_length": 24}
@@ -77,7 +77,7 @@ def test_train_interrupt_resume_evaluate_and_translate(tmp_path, monkeypatch):
     import keras
 
     from lstm_zoo.cli import main
-    from lstm_zoo.training import load_model, train
+    from lstm_zoo.training.driver import load_model, train
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -163,7 +163,7 @@ def test_saved_model_loads_and_translates_in_a_fresh_process(tmp_path):
     model = build_translation_lstm_attention(["</s>", "dog"], ["<s>", "</s>", "Hund"],
                                              units=4, embedding_dim=4, max_target_length=5)
     model.save(tmp_path / "model.keras")
-    code = ("from lstm_zoo.training import load_model\n"
+    code = ("from lstm_zoo.training.driver import load_model\n"
             f"m = load_model({str(tmp_path)!r})\n"  # nothing of the recipe imported before
             "from lstm_zoo.recipes.translation import translate\n"
             "print(type(m).__name__, repr(translate(m, ['', 'dog'], beam_size=2)[0]))\n")

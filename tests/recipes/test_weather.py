@@ -193,7 +193,7 @@ def test_cli_train_then_evaluate_and_reload(recipe, tmp_path, capsys):
     """``lstm-zoo train weather`` with the custom-CSV options writes model, metrics and plots;
     the model reloads in safe mode; ``evaluate`` reproduces the test metrics."""
     from lstm_zoo import cli
-    from lstm_zoo.training import evaluate, load_model
+    from lstm_zoo.training.driver import evaluate, load_model
 
     path = daily_csv(tmp_path, n=150)
     code = cli.main(["train", "weather", "--data", str(path), "--time-col", "t",
@@ -226,7 +226,7 @@ def test_cli_train_then_evaluate_and_reload(recipe, tmp_path, capsys):
 def test_search_space_builds(recipe, tmp_path):
     import keras_tuner
 
-    from lstm_zoo.training import split_hparams
+    from lstm_zoo.training.driver import split_hparams
 
     hp = keras_tuner.HyperParameters()
     values = recipe.search_space(hp)

@@ -11,7 +11,7 @@ import pytest
 
 from lstm_zoo import registry
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
-from lstm_zoo.training import evaluate, train
+from lstm_zoo.training.driver import evaluate, train
 
 
 class _Crash(RuntimeError):
@@ -174,9 +174,9 @@ def test_steps_per_epoch_gives_every_epoch_that_many_batches():
 
 def test_ensemble_of_runs_evaluates_records_and_rebuilds_its_commands(tmp_path, toy_registered):
     from lstm_zoo.cli import main
-    from lstm_zoo.ensembling import ensemble_runs
-    from lstm_zoo.publish import finished_run_train_command
-    from lstm_zoo.training import load_model
+    from lstm_zoo.hub.publish import finished_run_train_command
+    from lstm_zoo.training.driver import load_model
+    from lstm_zoo.training.ensembling import ensemble_runs
 
     runs = [tmp_path / f"seed{seed}" for seed in (0, 1)]
     for seed, run in zip((0, 1), runs):

@@ -1,4 +1,4 @@
-"""``lstm_zoo.distributed_input``: how a recipe's own tf.data pipeline reaches the workers."""
+"""``lstm_zoo.training.distributed.input``: how a recipe's own tf.data pipeline reaches the workers."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class _CountingRecipe:
 def test_recipe_pipeline_is_built_once_and_is_what_the_workers_read():
     import tensorflow as tf
 
-    from lstm_zoo.distributed_input import training_input
+    from lstm_zoo.training.distributed.input import training_input
 
     recipe = _CountingRecipe()
     loaded = types.SimpleNamespace(train=None, val=None, info={})

@@ -8,9 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-from lstm_zoo.distributed import DistributedConfigError
-from lstm_zoo.distributed_input import _arrays, unpack
-from lstm_zoo.distributed_losses import LossTerm, compiled_loss_terms, loss_sums
+from lstm_zoo.training.distributed.config import DistributedConfigError
+from lstm_zoo.training.distributed.input import _arrays, unpack
+from lstm_zoo.training.distributed.losses import (
+    LossTerm,
+    compiled_loss_terms,
+    loss_sums,
+)
 
 
 def test_in_memory_splits_with_and_without_sample_weights_are_accepted():

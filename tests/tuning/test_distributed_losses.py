@@ -1,4 +1,4 @@
-"""The multi-worker loss (``lstm_zoo.distributed_losses``) equals the Keras compiled loss on a
+"""The multi-worker loss (``lstm_zoo.training.distributed.losses``) equals the Keras compiled loss on a
 batch — per-output losses with the recipes' loss weights (finance), sample weights (fraud),
 token-averaged (translation) and per-utterance CTC (speech) losses — and a batch split between
 two "workers", each normalised by the all-reduced counts, gives the global batch's loss and
@@ -11,8 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lstm_zoo.distributed_losses import LossTerm, combine, compiled_loss_terms, loss_sums
 from lstm_zoo.recipe import TrainConfig
+from lstm_zoo.training.distributed.losses import (
+    LossTerm,
+    combine,
+    compiled_loss_terms,
+    loss_sums,
+)
 
 
 def _distributed_loss(terms, y, pred, w=None):

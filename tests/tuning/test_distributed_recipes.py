@@ -29,7 +29,7 @@ def _wait(procs, names: list[str]) -> None:
 
 
 def _weights(path: Path) -> list[np.ndarray]:
-    from lstm_zoo.training import load_model
+    from lstm_zoo.training.driver import load_model
 
     return load_model(path).get_weights()
 

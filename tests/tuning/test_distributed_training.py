@@ -8,12 +8,16 @@ import json
 import numpy as np
 import pytest
 
-from lstm_zoo.distributed import DistributedConfigError, is_chief, read_tf_config
+from lstm_zoo.training.distributed.config import (
+    DistributedConfigError,
+    is_chief,
+    read_tf_config,
+)
 
 
 @pytest.mark.slow
 def test_two_workers_train_a_few_steps_with_identical_weights(procs, tmp_path, helpers):
-    from lstm_zoo.training import load_model
+    from lstm_zoo.training.driver import load_model
 
     ports = [helpers.free_port(), helpers.free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

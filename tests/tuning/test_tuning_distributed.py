@@ -86,8 +86,8 @@ def test_silent_worker_is_requeued_and_a_restarted_chief_resumes(procs, tmp_path
 
 def test_unreachable_chief_is_a_clear_error_after_a_bounded_wait(tiny_registered, tmp_path,
                                                                  helpers):
-    from lstm_zoo.tuning import tune
-    from lstm_zoo.tuning_distributed import OracleUnreachableError
+    from lstm_zoo.tuning.chief_worker import OracleUnreachableError
+    from lstm_zoo.tuning.sweep import tune
 
     port = helpers.free_port()
     started = time.monotonic()
@@ -105,8 +105,8 @@ def test_unreachable_chief_is_a_clear_error_after_a_bounded_wait(tiny_registered
     ({"role": "worker", "oracle": "127.0.0.1:1", "export": "x"}, "--export needs a local"),
 ])
 def test_bad_distributed_arguments(tiny_module, tmp_path, kwargs, message):
-    from lstm_zoo.tuning import tune
-    from lstm_zoo.tuning_oracle import SweepError
+    from lstm_zoo.tuning.oracle import SweepError
+    from lstm_zoo.tuning.sweep import tune
 
     with pytest.raises(SweepError, match=message):
         tune(tiny_module.TinyRecipe(), directory=tmp_path, connect_timeout=0.5, **kwargs)
@@ -124,7 +124,7 @@ def _rpc_failure(code_name: str) -> Exception:
 
 
 def test_a_report_cut_off_by_the_chief_dying_is_repeated():
-    from lstm_zoo.tuning_distributed import patient_rpc
+    from lstm_zoo.tuning.chief_worker import patient_rpc
 
     calls = []
 
@@ -146,7 +146,7 @@ def test_a_report_gives_up_on_other_errors_and_after_the_rpc_timeout(code, rpc_t
                                                                      expected_calls):
     import grpc
 
-    from lstm_zoo.tuning_distributed import patient_rpc
+    from lstm_zoo.tuning.chief_worker import patient_rpc
 
     calls = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras_tuner as kt
 
-from lstm_zoo.tuning_oracle import make_oracle
+from lstm_zoo.tuning.oracle import make_oracle
 
 
 class Clock:

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.io import atomic_path, atomic_write_json
+from lstm_zoo.files import atomic_path, atomic_write_json
 from lstm_zoo.recipe import Recipe
-from lstm_zoo.training import (
+from lstm_zoo.training.driver import (
     METRICS_FILE,
     MODEL_FILE,
     TrainResult,

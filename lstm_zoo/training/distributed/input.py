@@ -1,4 +1,4 @@
-"""Training and validation batches for data-parallel training (:mod:`lstm_zoo.distributed`).
+"""Training and validation batches for data-parallel training (:mod:`lstm_zoo.training.distributed.loop`).
 
 Two kinds of recipe data are supported: the recipe's own ``tf.data`` pipeline
 (:meth:`lstm_zoo.recipe.Recipe.batches`, for bucketed/padded/ragged data such as translation
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lstm_zoo.distributed import DistributedConfigError
+from lstm_zoo.training.distributed.config import DistributedConfigError
 
 
 def training_input(recipe: Any, loaded: Any, strategy: Any, config: Any, global_batch: int,

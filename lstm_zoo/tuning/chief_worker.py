@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.tuning_oracle import SweepError
+from lstm_zoo.tuning.finish import SweepResult, finish_sweep
+from lstm_zoo.tuning.hypermodel import make_hypermodel, make_tuner
+from lstm_zoo.tuning.oracle import SweepError
 
 CHIEF_ID = "chief"
 
@@ -94,7 +96,8 @@ class Heartbeat:
 
     def _beat(self, trial_id: str, stop: threading.Event) -> None:
         import grpc
-        from keras_tuner.src import protos
+
+        from lstm_zoo.adapters.keras_tuner_private import protos
 
         request = protos.get_service().GetTrialRequest(trial_id=trial_id)
         while not stop.wait(self.interval):
@@ -117,7 +120,7 @@ def patient_rpc(call: Any, rpc_timeout: float, pause: float = 1.0) -> Any:
     (``wait_for_ready``), but a call in flight when the chief dies fails at once with
     UNAVAILABLE; inside a trial that failure marked a finished trial INVALID.  The chief may
     have applied the call before dying; repeating it is harmless (a report about an ended
-    trial is ignored by :class:`~lstm_zoo.tuning_oracle.SweepOracleMixin`).
+    trial is ignored by :class:`~lstm_zoo.tuning.oracle.SweepOracleMixin`).
     """
     import grpc
 
@@ -144,8 +147,8 @@ def serve_chief(oracle: Any, host: str, port: int, poll: float = 0.5) -> None:
     ended and every worker has been told to stop (or went silent).
     """
     import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    from lstm_zoo.adapters.keras_tuner_private import OracleServicer, protos
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     servicer = OracleServicer(oracle)
@@ -183,7 +186,7 @@ def run_worker(make_tuner_fn: Any, fit_kwargs: dict[str, Any], host: str, port: 
     unfinished trial back from the chief.
     """
     import grpc
-    from keras_tuner.src.engine.trial import TrialStatus
+    from keras_tuner.engine.trial import TrialStatus
 
     retry_codes = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     lost_since: float | None = None
@@ -234,9 +237,7 @@ def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: 
                     directory: Path, seed: int, data: Any, address: str | None,
                     worker_id: str | None, heartbeat_seconds: float, connect_timeout: float,
                     rpc_timeout: float, verbose: int, options: dict[str, Any]) -> Any:
-    """The chief or worker side of :func:`lstm_zoo.tuning.tune` (see there)."""
-    from lstm_zoo.tuning import SweepResult, finish_sweep, make_hypermodel, make_tuner
-
+    """The chief or worker side of :func:`lstm_zoo.tuning.sweep.tune` (see there)."""
     host, port = parse_address(address)
     objective, direction = oracle.objective.name, oracle.objective.direction
     if role == "chief":
@@ -255,7 +256,7 @@ def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: 
     if not worker_id or CHIEF_ID in worker_id or any(c.isspace() for c in worker_id):
         raise SweepError(f"a worker needs --worker-id: a stable name without spaces that does "
                          f"not contain 'chief' (keras-tuner's chief marker), got {worker_id!r}")
-    from keras_tuner.src.distribute import oracle_client
+    from lstm_zoo.adapters.keras_tuner_private import oracle_client
 
     oracle_client.TIMEOUT = rpc_timeout  # how long a call waits for a (restarting) chief
     try:

@@ -4,7 +4,7 @@ Sources, in order: the ``hub`` argument, the ``LSTM_ZOO_HUB`` environment variab
 repository's own ``saved_models/`` (found beside the package in a source or editable install,
 so ``lstm_zoo.pull("weather")`` works offline on a fresh clone).  A hub is a local folder or a
 base URL (``http(s)://``, ``file://``) serving a copy of ``saved_models/`` as static files; see
-:mod:`lstm_zoo.manifest` for the layout and the chain of trust (index -> manifest -> files).
+:mod:`lstm_zoo.hub.manifest` for the layout and the chain of trust (index -> manifest -> files).
 
 * A local folder is verified in place and its version directory is returned.
 * A URL is pulled into the cache (``$XDG_CACHE_HOME/lstm_zoo`` or ``~/.cache/lstm_zoo``), one
@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.download import RemoteHub, is_url
-from lstm_zoo.manifest import (
+from lstm_zoo.hub.download import RemoteHub, is_url
+from lstm_zoo.hub.manifest import (
     INDEX_FILE,
     KERAS_PATH,
     MANIFEST_PATH,
@@ -38,6 +38,7 @@ from lstm_zoo.manifest import (
     check_version,
     parse_index,
     parse_manifest,
+    read_manifest,
     resolve_version,
     sha256_bytes,
     sha256_file,
@@ -206,8 +207,7 @@ def _pull_remote(source: RemoteHub, name: str, version: str | int, root: Path, o
         if version not in cached:
             raise HubError(f"{name}/{version} from {source.base_url} is not in the cache "
                            f"{hub_cache} and --offline forbids downloading it")
-        manifest_file = target / MANIFEST_PATH
-        verify_version_dir(target, parse_manifest(manifest_file.read_bytes(), str(manifest_file)))
+        verify_version_dir(target, read_manifest(target))
         return target
 
     index = parse_index(source.read_bytes(INDEX_FILE), source.url(INDEX_FILE))
@@ -262,22 +262,16 @@ def load_pretrained(
     progress: bool = False,
 ) -> Any:
     """Pull ``name`` (verified) and load its ``.keras`` file in safe mode: a ``keras.Model``."""
-    from lstm_zoo.training import load_model
+    from lstm_zoo.training.driver import load_model
 
     path = pull(name, version, hub, cache_dir, offline=offline, progress=progress)
     return load_model(path / KERAS_PATH)
 
 
-def read_manifest(version_dir: str | os.PathLike) -> dict[str, Any]:
-    """The manifest of a pulled (already verified) version directory."""
-    path = Path(version_dir) / MANIFEST_PATH
-    return parse_manifest(path.read_bytes(), str(path))
-
-
 def available(hub: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """One row per published version of ``hub`` (default source when None): name, version,
     model, task, headline metric, size.  Reads only the index."""
-    from lstm_zoo.manifest import index_rows
+    from lstm_zoo.hub.manifest import index_rows
 
     source = _resolve_hub(hub)
     if isinstance(source, Path):

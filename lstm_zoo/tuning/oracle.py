@@ -5,9 +5,9 @@ own random / Hyperband / Bayesian oracle with :class:`SweepOracleMixin` on top. 
 
 * records, per trial, the tuner (worker) that ran it, its start and end time and how many
   times it was re-queued; the record is part of the oracle's saved state (``oracle.json``), so
-  it survives a restarted chief and feeds the results table (:mod:`lstm_zoo.tuning_results`);
+  it survives a restarted chief and feeds the results table (:mod:`lstm_zoo.tuning.results`);
 * treats any call about a trial (``get_trial``, ``update_trial`` ...) as a heartbeat of that
-  trial; workers send one every few seconds (:mod:`lstm_zoo.tuning_distributed`);
+  trial; workers send one every few seconds (:mod:`lstm_zoo.tuning.chief_worker`);
 * :meth:`~SweepOracleMixin.reap_stale_trials`: a trial whose worker has not been heard from for
   ``worker_timeout`` seconds is re-queued (up to ``max_requeues`` times, then marked FAILED),
   and the silent worker is forgotten.  keras-tuner alone leaves such a trial RUNNING and its
@@ -34,13 +34,12 @@ from collections.abc import Callable
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src.engine.oracle import synchronized
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner import synchronized
+from keras_tuner.engine.trial import TrialStatus
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_write_text
-
-TUNERS = ("random", "hyperband", "bayesian")
+from lstm_zoo.files import atomic_write_text
+from lstm_zoo.tuning.choices import TUNERS
 
 
 class SweepError(LstmZooError, ValueError):

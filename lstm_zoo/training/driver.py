@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.io import atomic_path, atomic_write_json
+from lstm_zoo.files import atomic_path, atomic_write_json
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 
 MODEL_FILE = "model.keras"
@@ -82,7 +82,7 @@ def versions() -> dict[str, str]:
     import keras
     import tensorflow as tf
 
-    from lstm_zoo import __version__
+    from lstm_zoo._version import __version__
 
     return {
         "lstm_zoo": __version__,

@@ -2,7 +2,7 @@
 
 Everything is read back from the files keras-tuner writes (``trial_*/trial.json``) and from the
 oracle's saved state (``oracle.json``, which holds who ran each trial and when; see
-:mod:`lstm_zoo.tuning_oracle`), so the table can be (re)built by any process, at any time,
+:mod:`lstm_zoo.tuning.oracle`), so the table can be (re)built by any process, at any time,
 while the sweep runs or after it ended, and it is the same for local and distributed sweeps.
 """
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.io import atomic_write_json, atomic_write_text
+from lstm_zoo.files import atomic_write_json, atomic_write_text
 
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
@@ -38,7 +38,7 @@ def _finite(value: Any) -> Any:
 def read_trials(project_dir: str | Path) -> list[dict[str, Any]]:
     """One row per trial (sorted by trial id): id, status, worker, hyperparameters, metrics,
     score, duration and error message."""
-    from keras_tuner.src.engine.trial import Trial
+    from keras_tuner.engine.trial import Trial
 
     project_dir = Path(project_dir)
     extra: dict[str, Any] = {}

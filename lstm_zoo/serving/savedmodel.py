@@ -26,8 +26,6 @@ import contextlib
 import dataclasses
 import datetime
 import os
-import sys
-import types
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,26 +33,26 @@ from typing import Any
 import numpy as np
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_directory, atomic_write_json
+from lstm_zoo.files import atomic_directory, atomic_write_json
 from lstm_zoo.recipe import Recipe, RecipeData
-from lstm_zoo.serving_contract import ServingContract
-from lstm_zoo.serving_device import DEVICES, gpu_available, traced_for
-from lstm_zoo.serving_layout import (  # re-exported: the export API in one place
+from lstm_zoo.serving.contract import ServingContract
+from lstm_zoo.serving.device import DEVICES, gpu_available, traced_for
+from lstm_zoo.serving.layout import (  # re-exported: the export API in one place
     MANIFEST_FILE,
     MODELS_CONFIG_FILE,
     ExportError,
     list_versions,
     next_version,
-    read_manifest,
+    read_export_manifest,
     servable_models,
     target_dir,
     write_models_config,
 )
-from lstm_zoo.warmup import EXTRA_DIR, SIGNATURE, read_warmup, write_warmup
+from lstm_zoo.serving.warmup import EXTRA_DIR, SIGNATURE, read_warmup, write_warmup
 
 __all__ = [
     "DEVICES", "EMBEDDED_DEFAULT", "MANIFEST_FILE", "MODELS_CONFIG_FILE", "ExportError",
-    "ExportResult", "export", "gpu_available", "list_versions", "next_version", "read_manifest",
+    "ExportResult", "export", "gpu_available", "list_versions", "next_version", "read_export_manifest",
     "servable_models", "traced_for", "write_models_config",
 ]
 
@@ -78,7 +76,7 @@ class ExportResult:
 # ---- resolving what to export --------------------------------------------------------------
 def _resolve(model_or_recipe: Any, model: Any, recipe: Any, name: str | None) -> tuple[Any, Recipe]:
     """``(keras model, recipe)`` from the flexible arguments of :func:`export`."""
-    from lstm_zoo.training import load_model, resolve_recipe
+    from lstm_zoo.training.driver import load_model, resolve_recipe
 
     if isinstance(model_or_recipe, str | Recipe):
         if recipe is not None:
@@ -94,23 +92,13 @@ def _resolve(model_or_recipe: Any, model: Any, recipe: Any, name: str | None) ->
         raise ExportError("say which recipe the model belongs to (recipe= or name=)")
     recipe = resolve_recipe(recipe)
     if model is None:
-        model = _pretrained(recipe.name)
-    elif isinstance(model, str | os.PathLike):
+        raise ExportError(
+            f"no model given for recipe {recipe.name!r}: pass model= (a keras.Model, a .keras "
+            f"file or a training run directory), or lstm_zoo.load_pretrained({recipe.name!r})"
+        )
+    if isinstance(model, str | os.PathLike):
         model = load_model(model)
     return model, recipe
-
-
-def _pretrained(name: str) -> Any:
-    try:
-        from lstm_zoo import hub
-    except ImportError:
-        hub = None
-    if hub is None or not hasattr(hub, "load_pretrained"):
-        raise ExportError(
-            f"no model given for recipe {name!r}: pass model= (a keras.Model, a .keras file or "
-            "a training run directory), or --model PATH on the command line"
-        )
-    return hub.load_pretrained(name)
 
 
 # ---- building the archive ------------------------------------------------------------------
@@ -252,15 +240,14 @@ def export(
     """Write ``model`` as a TF Serving SavedModel into ``base_dir/name/version``.
 
     ``model_or_recipe`` is a ``keras.Model`` (then ``recipe=`` or ``name`` names its recipe) or
-    a recipe name/object (then ``model=`` is the model, a ``.keras`` path or a run directory; if
-    absent the pretrained model is loaded through :mod:`lstm_zoo.hub` when available).
+    a recipe name/object (then ``model=`` is the model, a ``.keras`` path or a run directory).
     ``name`` defaults to the recipe name; ``version`` to the next free integer.  An existing
     version is only replaced with ``force``.  Warmup and verification use ``sample_inputs``, else
     ``recipe.sample_inputs`` on ``data`` (a ``RecipeData`` or a path the recipe loads), else
     inputs synthesised from the contract.  ``verify=True`` loads the export in a TensorFlow-only
     process and compares it with the model (``atol``).
     """
-    from lstm_zoo.training import versions
+    from lstm_zoo.training.driver import versions
 
     if device not in DEVICES:
         raise ExportError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
@@ -285,7 +272,7 @@ def export(
         target, version = target_dir(base_dir, name, version, force)
         with atomic_directory(target, overwrite=force) as tmp:
             lstm_paths = _write_savedmodel(recipe, model, contract, tmp, device)
-            from lstm_zoo.serving_verify import cudnn_ops, graph_op_types
+            from lstm_zoo.serving.verify import cudnn_ops, graph_op_types
 
             ops, xla = graph_op_types(tmp)
             if device == "cpu" and xla:
@@ -320,7 +307,7 @@ def export(
             expected = _expected_outputs(recipe, model, inputs)
             verification = None
             if verify:
-                from lstm_zoo.serving_verify import verify_export
+                from lstm_zoo.serving.verify import verify_export
 
                 verification = verify_export(tmp, inputs, expected, atol=atol,
                                              hide_gpus=device == "cpu")
@@ -341,14 +328,3 @@ def _make_readable(root: Path) -> None:
     os.umask(umask)
     for path in [root, *root.rglob("*")]:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``lstm_zoo.export`` binds the module to the package attribute ``export``, so
-    the module itself forwards calls: ``lstm_zoo.export(...)`` always means :func:`export`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ExportResult:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -12,10 +12,10 @@ The loop keeps the recipe's pieces: its data, model, optimizer settings (through
 batch size per worker, steps per epoch, early stopping on the validation loss with the best
 weights restored, halving the learning rate on a plateau).
 
-* Data (:mod:`lstm_zoo.distributed_input`): the recipe's own ``tf.data`` pipeline when it
+* Data (:mod:`lstm_zoo.training.distributed.input`): the recipe's own ``tf.data`` pipeline when it
   implements :meth:`~lstm_zoo.recipe.Recipe.batches` (translation, speech), else in-memory
   ``(x, y)`` or ``(x, y, sample_weight)`` splits (weather, finance, fraud).
-* Loss (:mod:`lstm_zoo.distributed_losses`): the model's compiled loss — every output's loss
+* Loss (:mod:`lstm_zoo.training.distributed.losses`): the model's compiled loss — every output's loss
   times its ``loss_weights`` entry, sample weights applied per example — split into sums and
   counts; the counts are all-reduced so each step's loss is the mean over the *global* batch
   (examples, or tokens for a token-averaged loss), and the summed gradients of N workers are
@@ -43,51 +43,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_path, atomic_write_json
+from lstm_zoo.files import atomic_path, atomic_write_json
+from lstm_zoo.training.distributed.config import is_chief, read_tf_config
+from lstm_zoo.training.distributed.input import training_input, unpack
+from lstm_zoo.training.distributed.losses import combine, compiled_loss_terms, loss_sums
+from lstm_zoo.training.driver import load_model, resolve_recipe, split_hparams, versions
 
 BACKUP_DIR = "backup"
-
-
-class DistributedConfigError(LstmZooError, ValueError):
-    """``TF_CONFIG`` is missing or does not describe this process."""
-
-
-def read_tf_config() -> dict[str, Any]:
-    """``TF_CONFIG`` parsed and checked: a ``cluster`` and this process's ``task``."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise DistributedConfigError(
-            "--distributed needs the TF_CONFIG environment variable, e.g. "
-            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}} (see docs/distributed.md)'
-        )
-    try:
-        config = json.loads(raw)
-        cluster, task = config["cluster"], config["task"]
-        members = cluster[task["type"]]
-        index = int(task["index"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DistributedConfigError(f"TF_CONFIG is not valid ({exc!r}): {raw}") from None
-    if not 0 <= index < len(members):
-        raise DistributedConfigError(
-            f"TF_CONFIG task index {index} is outside cluster[{task['type']!r}] "
-            f"({len(members)} members)"
-        )
-    return config
-
-
-def is_chief(config: dict[str, Any]) -> bool:
-    """The process that writes the run's outputs."""
-    task = config["task"]
-    if task["type"] == "chief":
-        return True
-    return task["type"] == "worker" and int(task["index"]) == 0 and "chief" not in config["cluster"]
 
 
 def train_distributed(
@@ -113,9 +79,6 @@ def train_distributed(
     import numpy as np
     import tensorflow as tf
 
-    from lstm_zoo.distributed_input import training_input, unpack
-    from lstm_zoo.distributed_losses import combine, compiled_loss_terms, loss_sums
-    from lstm_zoo.training import resolve_recipe, split_hparams, versions
 
     recipe = resolve_recipe(recipe)
     strategy = tf.distribute.MultiWorkerMirroredStrategy(
@@ -242,8 +205,6 @@ def train_distributed(
         "versions": versions(),
     }
     if chief:
-        from lstm_zoo.training import load_model
-
         record["test"] = recipe.evaluate(load_model(my_dir / "model.keras"), loaded)
         atomic_write_json(my_dir / "metrics.json", record)
     return record

@@ -4,7 +4,7 @@ Downloads go to ``FILE.part`` beside their destination and are renamed into plac
 their size and sha256 match the manifest.  An interrupted transfer keeps its ``.part`` and is
 resumed with an HTTP ``Range`` request (a server that ignores ``Range`` and answers 200 is
 restarted from zero); a hash mismatch deletes the ``.part`` and raises
-:class:`~lstm_zoo.manifest.IntegrityError`, so no bad byte survives.
+:class:`~lstm_zoo.hub.manifest.IntegrityError`, so no bad byte survives.
 
 Standard library only: no TensorFlow import just to fetch files.  The progress bar is a small
 stderr line rather than ``keras.utils.Progbar`` because importing Keras would pull in
@@ -23,7 +23,12 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-from lstm_zoo.manifest import HubError, IntegrityError, safe_relative_path, sha256_file
+from lstm_zoo.hub.manifest import (
+    HubError,
+    IntegrityError,
+    safe_relative_path,
+    sha256_file,
+)
 
 CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 30.0

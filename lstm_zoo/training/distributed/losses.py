@@ -13,7 +13,7 @@ batch size, *not* the sum of the sample weights), the sum of the sample weights 
 masked values and counts only the unmasked ones.
 
 :func:`loss_sums` returns, per output, the numerator ``sum_i l_ki * s_i`` and ``n_k`` of one
-replica's batch.  The multi-worker loop (:mod:`lstm_zoo.distributed`) all-reduces (sums) the
+replica's batch.  The multi-worker loop (:mod:`lstm_zoo.training.distributed.loop`) all-reduces (sums) the
 ``n_k`` over replicas and divides each replica's numerators by the *global* ``n_k``; the
 optimizer sums the replicas' gradients, so N workers compute exactly the gradient of the
 compiled loss on the global batch (all replicas' examples together), even when replicas hold
@@ -40,7 +40,7 @@ import dataclasses
 import warnings
 from typing import Any
 
-from lstm_zoo.distributed import DistributedConfigError
+from lstm_zoo.training.distributed.config import DistributedConfigError
 
 MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
 
@@ -166,7 +166,8 @@ def _term_sums(term: LossTerm, y_true: Any, y_pred: Any, sample_weight: Any) -> 
     """What ``keras.losses.Loss.__call__`` computes, with the final division left out."""
     import tensorflow as tf
     from keras import ops
-    from keras.src.losses.loss import squeeze_or_expand_to_same_rank
+
+    from lstm_zoo.adapters.keras_private import squeeze_or_expand_to_same_rank
 
     loss = term.loss
     dtype = loss.dtype

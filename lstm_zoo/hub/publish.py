@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.hub import read_manifest, repo_saved_models
-from lstm_zoo.io import atomic_write_json
-from lstm_zoo.manifest import (
+from lstm_zoo.files import atomic_write_json
+from lstm_zoo.hub.manifest import (
     INDEX_FILE,
     KERAS_PATH,
     MANIFEST_FORMAT,
@@ -34,8 +33,11 @@ from lstm_zoo.manifest import (
     check_name,
     check_version,
     file_table,
+    read_manifest,
     verify_version_dir,
 )
+from lstm_zoo.hub.pretrained import repo_saved_models
+from lstm_zoo.serving.layout import next_version
 
 MAX_MODEL_BYTES = 25_000_000  # one published version (25 MB, as the hub's limits are stated)
 MAX_HUB_BYTES = 100_000_000  # all of saved_models/ (100 MB)
@@ -73,13 +75,6 @@ def default_hub_dir(hub_dir: str | os.PathLike | None = None) -> Path:
         return candidate
     raise HubError("no saved_models/ folder beside this installation (not a source checkout); "
                    "pass hub_dir / --publish-dir")
-
-
-def next_version(hub_dir: str | os.PathLike, name: str) -> str:
-    """One more than the highest version published as ``name`` in ``hub_dir`` (1 if none)."""
-    folder = Path(hub_dir) / check_name(name)
-    numbers = [int(p.name) for p in folder.iterdir() if p.name.isdigit()] if folder.is_dir() else []
-    return str(max(numbers, default=0) + 1)
 
 
 def rebuild_index(hub_dir: str | os.PathLike) -> Path:
@@ -156,7 +151,7 @@ def _optimizer_state_left_out(model: Any) -> Iterator[None]:
 def _publish_locked(model: Any, name: str, card: Mapping[str, Any], hub_dir: Path,
                     version: str | int | None, export_fn: ExportFn | None,
                     max_model_bytes: int, max_hub_bytes: int) -> Path:
-    version = check_version(version if version is not None else next_version(hub_dir, name))
+    version = check_version(version if version is not None else str(next_version(Path(hub_dir) / check_name(name))))
     target = hub_dir / name / version
     if target.exists():
         raise FileExistsError(f"{target} already exists; published versions are immutable, "
@@ -242,14 +237,14 @@ def evaluate_command(recipe_name: str, name: str, version: str, seed: int,
 
 
 def default_export(recipe: Any, data: Any = None) -> ExportFn:
-    """The export issue's :func:`lstm_zoo.export.export` (the recipe's serving signature,
+    """The export issue's :func:`lstm_zoo.serving.savedmodel.export` (the recipe's serving signature,
     warmup requests from ``data``, verified in a TensorFlow-only process) when the recipe has
     a serving contract; Keras' own SavedModel export of the model's call otherwise."""
 
     def export_with_recipe(model: Any, base_dir: Path, name: str, version: str) -> Path:
         if recipe is None or recipe.serving_contract(model) is None:
             return keras_export(model, base_dir, name, version)
-        from lstm_zoo.export import export
+        from lstm_zoo.serving.savedmodel import export
 
         result = export(model, base_dir, name, int(version), recipe=recipe, data=data,
                         verify=True)
@@ -306,7 +301,7 @@ def publish_run(
     version: str | int | None = None,
     export_fn: ExportFn | None = None,
 ) -> Path:
-    """Publish a finished :func:`lstm_zoo.training.train` run (``result``) of ``recipe``.
+    """Publish a finished :func:`lstm_zoo.training.driver.train` run (``result``) of ``recipe``.
 
     The manifest records the run's test metrics and the recipe's headline metric, the
     ``train_command`` that produced it, the evaluation command that reproduces the metrics,
@@ -314,7 +309,7 @@ def publish_run(
     """
     name = check_name(name or recipe.name)
     hub = default_hub_dir(hub_dir)
-    version = check_version(version if version is not None else next_version(hub, name))
+    version = check_version(version if version is not None else str(next_version(Path(hub) / check_name(name))))
     record = result.metrics
     card = {
         "model": record.get("model", recipe.default_model),
@@ -405,7 +400,12 @@ def publish_finished_run(
     import json
     import types
 
-    from lstm_zoo.training import METRICS_FILE, MODEL_FILE, load_model, resolve_recipe
+    from lstm_zoo.training.driver import (
+        METRICS_FILE,
+        MODEL_FILE,
+        load_model,
+        resolve_recipe,
+    )
 
     recipe = resolve_recipe(recipe)
     run = Path(run_dir)

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_path, atomic_write_json
-from lstm_zoo.warmup import read_warmup, warmup_path
+from lstm_zoo.files import atomic_path, atomic_write_json
+from lstm_zoo.serving.warmup import read_warmup, warmup_path
 
 FORMATS = ("tflite", "onnx")
 

@@ -153,6 +153,16 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any]:
     return manifest
 
 
+def read_manifest(version_dir: str | os.PathLike) -> dict[str, Any]:
+    """The parsed ``assets.extra/manifest.json`` of a version directory.
+
+    Parsing checks the format, not the hashes: call it on a version that was verified (pulled,
+    or just published), or pass the result to :func:`verify_version_dir`.
+    """
+    path = Path(version_dir) / MANIFEST_PATH
+    return parse_manifest(path.read_bytes(), str(path))
+
+
 def verify_version_dir(version_dir: Path, manifest: Mapping[str, Any], strict: bool = True) -> None:
     """Check every file of ``manifest`` under ``version_dir``: present, right size, right sha256.
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.io import atomic_write_text
-from lstm_zoo.warmup import EXTRA_DIR
+from lstm_zoo.files import atomic_write_text
+from lstm_zoo.serving.warmup import EXTRA_DIR
 
 MANIFEST_FILE = "lstm_zoo.json"
 MODELS_CONFIG_FILE = "models.config"
@@ -65,8 +65,10 @@ def target_dir(base_dir: Path, name: str, version: int | None, force: bool) -> t
     return target, version
 
 
-def read_manifest(version_dir: str | Path) -> dict[str, Any]:
-    """The ``assets.extra/lstm_zoo.json`` manifest of one exported version."""
+def read_export_manifest(version_dir: str | Path) -> dict[str, Any]:
+    """The ``assets.extra/lstm_zoo.json`` export manifest of one exported version (what
+    :func:`lstm_zoo.serving.export` recorded; a published version's hub manifest is read by
+    :func:`lstm_zoo.hub.manifest.read_manifest`)."""
     return json.loads((Path(version_dir) / EXTRA_DIR / MANIFEST_FILE).read_text())
 
 
