@@ -24,7 +24,8 @@ from __future__ import annotations
 import abc
 import argparse
 import dataclasses
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -76,6 +77,25 @@ class RecipeData:
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One recipe option: a ``--flag`` on the command line and a keyword of ``Recipe.load``.
+
+    Its default is declared once, in the ``load`` signature; the CLI reads it from there (and
+    adds it to the help), so the two cannot disagree.  ``type`` parses the flag's text; by
+    default the type of the default value.
+    """
+
+    flag: str
+    help: str
+    type: Callable[[str], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        """The ``load`` keyword (``--val-takes`` -> ``val_takes``)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
 class Recipe(abc.ABC):
     """Base class of every recipe.  Subclasses set the class attributes and implement
     :meth:`load` and :meth:`evaluate`; the rest has defaults that suit most tasks."""
@@ -97,9 +117,34 @@ class Recipe(abc.ABC):
     # data are the same task either way
     training_only_options: ClassVar[frozenset[str]] = frozenset()
 
+    # the recipe's data options (``--time-col`` ...): flags of the CLI, keywords of ``load``
+    options: ClassVar[tuple[Option, ...]] = ()
+
     # ---- command line --------------------------------------------------------------------
+    def option_defaults(self) -> dict[str, Any]:
+        """``{keyword: default}`` of :meth:`load`'s keyword-only options (``seed`` aside)."""
+        return {
+            p.name: p.default
+            for p in inspect.signature(self.load).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name != "seed" and p.default is not p.empty
+        }
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Add recipe-specific options (``--time-col`` ...); their values reach :meth:`load`."""
+        """Add the recipe's :attr:`options` as flags; their values reach :meth:`load`.
+
+        Each flag's default is the ``load`` keyword's default (a flag ``load`` does not take is
+        a programming error, raised here).
+        """
+        defaults = self.option_defaults()
+        for option in self.options:
+            if option.name not in defaults:
+                raise TypeError(f"recipe {self.name!r}: option {option.flag} has no keyword "
+                                f"{option.name!r} with a default in {type(self).__name__}.load")
+            default = defaults[option.name]
+            kind = option.type or (str if default is None else type(default))
+            shown = f"{default:g}" if isinstance(default, float) else default
+            text = option.help if default is None else f"{option.help} (default: {shown})"
+            parser.add_argument(option.flag, type=kind, default=default, help=text)
 
     # ---- data -----------------------------------------------------------------------------
     @abc.abstractmethod

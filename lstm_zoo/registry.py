@@ -75,7 +75,6 @@ _recipes: dict[str, RecipeEntry] = {}
 _lock = threading.RLock()
 _plugins_loaded = False
 _loading_plugin: str | None = None  # name of the plugin being loaded, for error messages
-_plugin_errors: dict[str, str] = {}
 _attempted_plugins: set[tuple[str, str]] = set()
 _pretrained_providers: list[Callable[[str], Iterable[str]]] = []
 
@@ -168,23 +167,39 @@ def register_model(
     return decorator
 
 
-def register_recipe(
-    name: str, *, task: str, description: str
-) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-    """Register a recipe factory (a class or function returning the recipe object)."""
+def register_recipe(recipe_class: type, /, *, factory: Callable[[], Any] | None = None) -> type:
+    """Register a recipe class (use as a bare decorator: ``@register_recipe``).
 
-    def decorator(factory: Callable[[], Any]) -> Callable[[], Any]:
-        entry = RecipeEntry(name, factory, task, description, _origin_of(factory))
-        with _lock:
-            if name in _recipes:
-                raise DuplicateNameError(
-                    f"recipe {name!r} is already registered by {_recipes[name].origin}; "
-                    f"cannot register it again from {entry.origin}"
-                )
-            _recipes[name] = entry
-        return factory
-
-    return decorator
+    The recipe's ``name``, ``task`` and ``description`` are read from the class, where they are
+    declared once.  ``factory`` (default: the class itself) is what :func:`get_recipe` calls for
+    a fresh recipe object, e.g. one configured beforehand.  Registering a name twice raises
+    :class:`DuplicateNameError` naming both origins.
+    """
+    if not isinstance(recipe_class, type):
+        raise TypeError(
+            f"register_recipe takes a recipe class (use it as @register_recipe on the class), "
+            f"got {recipe_class!r}"
+        )
+    missing = [a for a in ("name", "task", "description")
+               if not isinstance(getattr(recipe_class, a, None), str) or not getattr(recipe_class, a)]
+    if missing:
+        raise TypeError(
+            f"recipe class {recipe_class.__qualname__} must set the class attribute(s) "
+            f"{', '.join(missing)} to non-empty strings"
+        )
+    name = recipe_class.name
+    if any(c.isspace() for c in name):
+        raise ValueError(f"recipe name must not contain spaces, got {name!r}")
+    entry = RecipeEntry(name, factory or recipe_class, recipe_class.task,
+                        recipe_class.description, _origin_of(recipe_class))
+    with _lock:
+        if name in _recipes:
+            raise DuplicateNameError(
+                f"recipe {name!r} is already registered by {_recipes[name].origin}; "
+                f"cannot register it again from {entry.origin}"
+            )
+        _recipes[name] = entry
+    return recipe_class
 
 
 def _load_plugin(ep: importlib.metadata.EntryPoint) -> None:
@@ -202,7 +217,6 @@ def _load_plugin(ep: importlib.metadata.EntryPoint) -> None:
         for key in set(_recipes) - before_recipes:
             del _recipes[key]
         message = f"{type(exc).__name__}: {exc}"
-        _plugin_errors[ep.name] = message
         warnings.warn(
             f"lstm_zoo plugin {ep.name!r} ({ep.value}) failed to load and was skipped: {message}",
             RuntimeWarning,
@@ -232,12 +246,6 @@ def load_plugins(rescan: bool = False) -> None:
             if key not in _attempted_plugins:  # also skips a distribution seen twice on sys.path
                 _attempted_plugins.add(key)
                 _load_plugin(ep)
-
-
-def plugin_errors() -> dict[str, str]:
-    """Plugins that failed to load, with the error each raised."""
-    load_plugins()
-    return dict(_plugin_errors)
 
 
 def _suggest(name: str, names: Iterable[str]) -> str:
@@ -300,11 +308,6 @@ def model_info(name: str) -> dict[str, Any]:
     """Metadata of the model registered as ``name`` (a JSON-friendly dict)."""
     entry = _entry(name)
     return {**entry.info(), "pretrained": list(_pretrained_of(entry))}
-
-
-def model_entry(name: str) -> ModelEntry:
-    """The registry entry itself (builder and metadata) for ``name``."""
-    return _entry(name)
 
 
 def list_recipes(pattern: str = "*") -> list[str]:

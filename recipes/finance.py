@@ -22,7 +22,6 @@ forward with fixed parameters) for volatility.  Volatility is scored with RMSE, 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from keras import ops
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.forecaster import build_forecaster
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
+from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
 LOOKBACK = 60
@@ -292,18 +291,14 @@ def _embedded_frame(name: str) -> pd.DataFrame:
     return frame.reset_index()[["Date", "Close"]]
 
 
-@register_recipe(
-    "finance",
-    task="forecasting",
-    description="next-day log return and 5-day volatility of S&P 500 / NASDAQ from 60 daily "
-    "closes, next to random walk, rolling std and GARCH(1,1)",
-)
+@register_recipe
 class FinanceRecipe(Recipe):
     """Return and volatility forecasting from raw closing prices (see the module docstring)."""
 
     name = "finance"
     task = "forecasting"
-    description = "next-day log return and 5-day volatility from 60 daily closing prices"
+    description = ("next-day log return and 5-day volatility from 60 daily closes (S&P 500 / "
+                   "NASDAQ or a prices CSV), next to random walk, rolling std and GARCH(1,1)")
     default_model = "finance-lstm"
     data_provenance = (
         "S&P 500 and NASDAQ Composite daily OHLCV 1999-2018 from the arch package "
@@ -312,16 +307,13 @@ class FinanceRecipe(Recipe):
     train_config = TrainConfig(epochs=30, batch_size=64, learning_rate=1e-3, patience=6)
     headline_metric = "volatility_qlike"
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--date-col", default="Date", help="date column of --data (default: Date)")
-        parser.add_argument("--price-col", default="Close",
-                            help="closing-price column of --data (default: Close)")
-        parser.add_argument("--series", default=",".join(EMBEDDED_SERIES),
-                            help="embedded series to use without --data (default: sp500,nasdaq)")
-        parser.add_argument("--max-gap", type=int, default=3,
-                            help="longest run of missing prices to interpolate (default: 3 rows)")
-        parser.add_argument("--lookback", type=int, default=LOOKBACK,
-                            help=f"days of prices the model sees (default: {LOOKBACK})")
+    options = (
+        Option("--date-col", "date column of --data"),
+        Option("--price-col", "closing-price column of --data"),
+        Option("--series", "embedded series to use without --data"),
+        Option("--max-gap", "longest run of missing prices to interpolate, in rows"),
+        Option("--lookback", "days of prices the model sees"),
+    )
 
     def load(self, data: str | Path | None = None, *, seed: int = 0, date_col: str = "Date",
              price_col: str = "Close", series: str = ",".join(EMBEDDED_SERIES), max_gap: int = 3,

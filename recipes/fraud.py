@@ -32,7 +32,6 @@ same encoded features of the single scored transaction.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +39,12 @@ import keras
 import numpy as np
 import pandas as pd
 from keras import ops
-from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.classifier import build_sequence_classifier
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
+from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
+from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 from lstm_zoo.registry import register_model, register_recipe
 
 FEATURES: tuple[str, ...] = ("amount", "hour", "hours_since_previous", "category", "is_online")
@@ -276,18 +275,15 @@ def per_example_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
                                             ops.expand_dims(y_pred, -1))
 
 
-@register_recipe(
-    "fraud",
-    task="classification",
-    description="per-transaction fraud probability from account transaction sequences "
-    "(seeded simulator or a transactions CSV), next to a single-transaction logistic regression",
-)
+@register_recipe
 class FraudRecipe(Recipe):
     """Sequence fraud scoring (see the module docstring)."""
 
     name = "fraud"
     task = "classification"
-    description = "fraud probability of each transaction from the account's last transactions"
+    description = ("per-transaction fraud probability from the account's last transactions (seeded "
+                   "simulator or a transactions CSV), next to a single-transaction logistic "
+                   "regression")
     default_model = "fraud-lstm"
     data_provenance = ("simulated by lstm_zoo.recipes.fraud_simulator (seeded, documented "
                        "patterns: card testing, account takeover, category shift, night spike)")
@@ -296,19 +292,14 @@ class FraudRecipe(Recipe):
     headline_metric = "pr_auc"
     headline_higher_is_better = True
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--window", type=int, default=WINDOW,
-                            help=f"transactions per sequence (default: {WINDOW})")
-        parser.add_argument("--legit-keep", type=float, default=0.25,
-                            help="fraction of legitimate training sequences kept (weighted back)")
-        parser.add_argument("--accounts", type=int, default=4000,
-                            help="simulated accounts when no --data is given (default: 4000)")
-        parser.add_argument("--days", type=int, default=90,
-                            help="simulated days when no --data is given (default: 90)")
-        parser.add_argument("--fraud-account-rate", type=float, default=0.15,
-                            help="simulated share of accounts with a fraud episode (default: 0.15)")
-        parser.add_argument("--data-seed", type=int, default=0,
-                            help="seed of the simulator, account split and subsampling (default: 0)")
+    options = (
+        Option("--window", "transactions per sequence"),
+        Option("--legit-keep", "fraction of legitimate training sequences kept (weighted back)"),
+        Option("--accounts", "simulated accounts when no --data is given"),
+        Option("--days", "simulated days when no --data is given"),
+        Option("--fraud-account-rate", "simulated share of accounts with a fraud episode"),
+        Option("--data-seed", "seed of the simulator, account split and subsampling"),
+    )
 
     def load(self, data: str | Path | None = None, *, seed: int = 0, window: int = WINDOW,
              legit_keep: float = 0.25, accounts: int = 4000, days: int = 90,

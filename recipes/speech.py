@@ -17,7 +17,6 @@ for greedy and beam-search decoding, on the validation and the unseen test speak
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ import numpy as np
 import lstm_zoo.models.ctc  # noqa: F401  registers the model's layers: .keras files load safely
 from lstm_zoo.data.audio import read_wav, trim_silence
 from lstm_zoo.errors import DataError
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
+from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
 SAMPLE_RATE = 8000
@@ -203,17 +202,13 @@ def _speaker_list(value: str | Sequence[str] | None, default: Sequence[str]) -> 
 # ---- the recipe --------------------------------------------------------------------------------
 
 
-@register_recipe(
-    "speech",
-    task="speech-recognition",
-    description="Connected-digit recognition with CTC on raw 8 kHz audio (FSDD or eSpeak NG)",
-)
+@register_recipe
 class SpeechRecipe(Recipe):
     """Connected digits, speaker-independent; see the module docstring."""
 
     name = "speech"
     task = "speech-recognition"
-    description = "Connected-digit recognition with CTC on raw 8 kHz audio"
+    description = "connected-digit recognition with CTC on raw 8 kHz audio (FSDD or eSpeak NG)"
     default_model = "speech-lstm-ctc"
     data_provenance = "eSpeak NG voices (espeakng-loader, GPL-3.0 engine); FSDD with --data"
     train_config = TrainConfig(
@@ -230,40 +225,41 @@ class SpeechRecipe(Recipe):
         {"synthetic_voices", "synthetic_share", "speed_perturb", "train_utterances",
          "channel_augment"})
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--train-speakers", help="comma-separated training speakers "
-                            "(FSDD default: george,jackson,nicolas)")
-        parser.add_argument("--val-speakers", help="validation speakers (FSDD default: theo; "
-                            "'' for none, with --val-takes)")
-        parser.add_argument("--val-takes", type=int, default=0,
-                            help="FSDD: also validate on takes 0..N-1 of every training speaker, "
-                                 "held out of training (FSDD's own test takes are 0-4), so that "
-                                 "all speakers but the test ones can train")
-        parser.add_argument("--test-speakers", help="unseen test speakers (FSDD default: yweweler)")
-        parser.add_argument("--train-utterances", type=int,
-                            help="training utterances (default: 4000 FSDD, 1500 synthetic)")
-        parser.add_argument("--eval-utterances", type=int,
-                            help="validation and test utterances each (default: 400 FSDD, 200)")
-        parser.add_argument("--synthetic-voices", type=int, default=0,
-                            help="with --data: also train on this many eSpeak NG voices")
-        parser.add_argument("--synthetic-share", type=float, default=1 / 3,
-                            help="share of training utterances from the synthetic voices")
-        parser.add_argument("--max-digits", type=int, default=7, help="digits per utterance (1-N)")
-        parser.add_argument("--speed-perturb", type=float, default=0.1,
-                            help="training speed perturbation range (0.1: factor 0.9-1.1)")
-        parser.add_argument("--channel-augment", type=float, default=0.0,
-                            help="share of training utterances passed through a random "
-                                 "microphone-like frequency response (0: none)")
+    options = (
+        Option("--train-speakers", "comma-separated training speakers "
+               "(FSDD default: george,jackson,nicolas)"),
+        Option("--val-speakers", "validation speakers (FSDD default: theo; '' for none, with "
+               "--val-takes)"),
+        Option("--val-takes", "FSDD: also validate on takes 0..N-1 of every training speaker, "
+               "held out of training (FSDD's own test takes are 0-4), so that all speakers but "
+               "the test ones can train"),
+        Option("--test-speakers", "unseen test speakers (FSDD default: yweweler)"),
+        Option("--train-utterances", "training utterances (default: 4000 FSDD, 1500 synthetic)",
+               int),
+        Option("--eval-utterances", "validation and test utterances each (default: 400 FSDD, "
+               "200 synthetic)", int),
+        Option("--synthetic-voices", "with --data: also train on this many eSpeak NG voices"),
+        Option("--synthetic-share", "share of training utterances from the synthetic voices"),
+        Option("--max-digits", "digits per utterance (1-N)"),
+        Option("--speed-perturb", "training speed perturbation range (0.1: factor 0.9-1.1)"),
+        Option("--channel-augment", "share of training utterances passed through a random "
+               "microphone-like frequency response (0: none)"),
+    )
 
-    def load(self, data: str | Path | None = None, *, seed: int = 0, **options: Any) -> RecipeData:
+    def load(self, data: str | Path | None = None, *, seed: int = 0,
+             train_speakers: str | None = None, val_speakers: str | None = None,
+             val_takes: int = 0, test_speakers: str | None = None,
+             train_utterances: int | None = None, eval_utterances: int | None = None,
+             synthetic_voices: int = 0, synthetic_share: float = 1 / 3, max_digits: int = 7,
+             speed_perturb: float = 0.1, channel_augment: float = 0.0,
+             **unknown: Any) -> RecipeData:
         """Build train/val/test utterances from FSDD (``data``) or eSpeak NG voices (None)."""
         from lstm_zoo.recipes import speech_synth
 
-        synthetic_voices = int(options.get("synthetic_voices") or 0)
-        max_digits = int(options.get("max_digits") or 7)
-        speed = float(options.get("speed_perturb") if options.get("speed_perturb") is not None
-                      else 0.1)
-        channel = float(options.get("channel_augment") or 0.0)
+        if unknown:
+            raise TypeError(f"unknown speech option(s): {', '.join(sorted(unknown))}")
+        synthetic_voices, max_digits = int(synthetic_voices), int(max_digits)
+        speed, channel = float(speed_perturb), float(channel_augment)
         if not 0 <= channel <= 1:
             raise DataError(f"--channel-augment must be in [0, 1], got {channel}")
         if not 1 <= max_digits <= 20:
@@ -279,16 +275,16 @@ class SpeechRecipe(Recipe):
             split = dict(FSDD_SPLIT)
             default_train, default_eval = 4000, 400
         split = {
-            "train": _speaker_list(options.get("train_speakers"), split["train"]),
-            "val": _speaker_list(options.get("val_speakers"), split["val"]),
-            "test": _speaker_list(options.get("test_speakers"), split["test"]),
+            "train": _speaker_list(train_speakers, split["train"]),
+            "val": _speaker_list(val_speakers, split["val"]),
+            "test": _speaker_list(test_speakers, split["test"]),
         }
         overlap = (set(split["train"]) & (set(split["val"]) | set(split["test"]))) | (
             set(split["val"]) & set(split["test"]))
         if overlap:
             raise DataError(f"speakers {sorted(overlap)} are in more than one split; "
                             "the evaluation must be speaker-independent")
-        val_takes = int(options.get("val_takes") or 0)
+        val_takes = int(val_takes)
         if val_takes < 0 or (val_takes and data is None):
             raise DataError(f"--val-takes must be >= 0 and needs --data (FSDD), got {val_takes}")
         if not split["val"] and not val_takes:
@@ -307,10 +303,9 @@ class SpeechRecipe(Recipe):
         if synthetic_voices and data is not None:
             synth_names = speech_synth.default_voices(synthetic_voices)
             bank.update(speech_synth.digit_bank(synth_names, sample_rate=SAMPLE_RATE))
-        n_train = int(options.get("train_utterances") or default_train)
-        n_eval = int(options.get("eval_utterances") or default_eval)
-        share = float(options.get("synthetic_share") if options.get("synthetic_share")
-                      is not None else 1 / 3)
+        n_train = int(train_utterances or default_train)
+        n_eval = int(eval_utterances or default_eval)
+        share = float(synthetic_share)
         if not 0 <= share < 1:
             raise DataError(f"--synthetic-share must be in [0, 1), got {share}")
         n_synth = int(round(n_train * share)) if synth_names else 0

@@ -18,7 +18,6 @@ saved model takes raw history and returns raw forecasts (°C for the weather dat
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
-from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
+from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
 #: Known formats: the columns that identify them and their forecasting task.
@@ -137,7 +136,7 @@ def detect_format(columns: list[str]) -> str | None:
     return None
 
 
-@register_recipe("weather", task="forecasting", description=__doc__.splitlines()[0])
+@register_recipe
 class WeatherRecipe(Recipe):
     """Seattle daily (embedded) / Beijing hourly / any CSV weather forecasting."""
 
@@ -157,18 +156,17 @@ class WeatherRecipe(Recipe):
     headline_metric = "mae"
 
     # ---- command line --------------------------------------------------------------------
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--time-col", help="timestamp column of a custom CSV")
-        parser.add_argument("--features", help="comma-separated input columns of a custom CSV")
-        parser.add_argument("--target", help="column(s) to forecast, comma-separated")
-        parser.add_argument("--lookback", type=int, help="history length in steps "
-                            "(default: 28 daily, 72 hourly, 24 custom)")
-        parser.add_argument("--horizon", type=int, help="steps to forecast "
-                            "(default: 7 daily, 24 hourly, 12 custom)")
-        parser.add_argument("--max-gap", type=int, default=None,
-                            help="longest run of missing values to interpolate (default: 3)")
-        parser.add_argument("--season", type=int, default=None, help="seasonal-naive period "
-                            "in steps (default: 24 for hourly, 7 for daily data)")
+    options = (
+        Option("--time-col", "timestamp column of a custom CSV"),
+        Option("--features", "comma-separated input columns of a custom CSV"),
+        Option("--target", "column(s) to forecast, comma-separated"),
+        Option("--lookback", "history length in steps (default: 28 daily, 72 hourly, 24 custom)",
+               int),
+        Option("--horizon", "steps to forecast (default: 7 daily, 24 hourly, 12 custom)", int),
+        Option("--max-gap", "longest run of missing values to interpolate (default: 3)", int),
+        Option("--season", "seasonal-naive period in steps (default: 24 for hourly, 7 for daily "
+               "data)", int),
+    )
 
     # ---- data -----------------------------------------------------------------------------
     def load(

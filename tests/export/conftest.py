@@ -102,7 +102,7 @@ def registered_tiny():
     from lstm_zoo import registry
 
     registry.load_plugins()
-    registry.register_recipe(TinyRecipe.name, task="forecasting", description="tiny")(TinyRecipe)
+    registry.register_recipe(TinyRecipe)
     yield TinyRecipe.name
     with registry._lock:
         registry._recipes.pop(TinyRecipe.name, None)

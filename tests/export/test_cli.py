@@ -13,8 +13,11 @@ def test_top_level_api_is_lazy_and_callable():
     import subprocess
 
     code = ("import sys, lstm_zoo; assert 'tensorflow' not in sys.modules; "
-            "assert callable(lstm_zoo.serving.savedmodel); import lstm_zoo.serving.savedmodel; "
-            "assert callable(lstm_zoo.serving.savedmodel) and 'tensorflow' not in sys.modules")
+            "assert callable(lstm_zoo.export); import lstm_zoo.serving.savedmodel; "
+            "assert callable(lstm_zoo.export) and 'tensorflow' not in sys.modules; "
+            "import lstm_zoo.serving; assert lstm_zoo.serving.export is lstm_zoo.export; "
+            "assert all(callable(getattr(lstm_zoo, n)) for n in "
+            "('train', 'evaluate', 'pull', 'load_pretrained', 'tune'))")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -119,7 +119,7 @@ class ToyRecipe(Recipe):
 @pytest.fixture
 def toy_recipe():
     registry.load_plugins()
-    registry.register_recipe("toy-hub", task="testing", description="toy")(ToyRecipe)
+    registry.register_recipe(ToyRecipe)
     registry.register_model("toy-hub-model", task="testing", description="toy model")(
         lambda units=3: None)
     yield ToyRecipe()

@@ -76,7 +76,7 @@ class ToyRecipe(Recipe):
 @pytest.fixture
 def toy_registered():
     registry.load_plugins()
-    registry.register_recipe("toy-driver", task="testing", description="toy")(ToyRecipe)
+    registry.register_recipe(ToyRecipe)
     yield
     registry._recipes.pop("toy-driver", None)
 

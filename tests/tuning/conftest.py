@@ -42,7 +42,7 @@ def tiny_registered():
 
     registry.load_plugins()
     instance = tiny.TinyRecipe()
-    registry.register_recipe(tiny.NAME, task="testing", description="tiny")(lambda: instance)
+    registry.register_recipe(tiny.TinyRecipe, factory=lambda: instance)
     yield instance
     registry._recipes.pop(tiny.NAME, None)
 

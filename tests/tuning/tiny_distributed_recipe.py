@@ -63,7 +63,7 @@ class TinyMultiRecipe(Recipe):
 def register() -> None:
     registry.load_plugins()
     if NAME not in registry._recipes:
-        registry.register_recipe(NAME, task="testing", description="tiny")(TinyMultiRecipe)
+        registry.register_recipe(TinyMultiRecipe)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class TinyRecipe(Recipe):
 def register() -> None:
     registry.load_plugins()
     if NAME not in registry._recipes:
-        registry.register_recipe(NAME, task="testing", description="tiny")(TinyRecipe)
+        registry.register_recipe(TinyRecipe)
 
 
 if __name__ == "__main__":
