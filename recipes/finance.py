@@ -33,6 +33,7 @@ from keras import ops
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.forecaster import build_forecaster
+from lstm_zoo.models.stack import accepts_lstm_options
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
@@ -89,6 +90,7 @@ def qlike_loss(y_true, y_pred):
     "next 5 daily log returns)",
     recipe="finance",
 )
+@accepts_lstm_options
 def build_finance_lstm(
     lookback: int = LOOKBACK,
     feature_mean: list[float] | None = None,
@@ -98,10 +100,7 @@ def build_finance_lstm(
     units: int = 32,
     depth: int = 1,
     dropout: float = 0.1,
-    layer_norm: bool = False,
-    proj_units: int = 0,
-    use_peepholes: bool = False,
-    implementation: str = "auto",
+    **lstm_options: Any,
 ) -> keras.Model:
     """Prices [batch, lookback] -> {"log_return": [batch], "volatility": [batch]}.
 
@@ -115,8 +114,7 @@ def build_finance_lstm(
         input_mean=feature_mean, input_variance=feature_variance,
         target_mean=target_mean, target_variance=target_variance,
         units=units, depth=depth, dropout=dropout, head_dropout=dropout,
-        layer_norm=layer_norm, proj_units=proj_units, use_peepholes=use_peepholes,
-        implementation=implementation, name="return_volatility_forecaster",
+        name="return_volatility_forecaster", **lstm_options,
     )  # fmt: skip
     log_return, volatility = ReturnVolatilityHeads(name="heads")(core(features))
     outputs = {

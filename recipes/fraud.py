@@ -43,6 +43,7 @@ from keras import ops
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.classifier import build_sequence_classifier
+from lstm_zoo.models.stack import accepts_lstm_options
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 from lstm_zoo.registry import register_model, register_recipe
@@ -110,6 +111,7 @@ def encode_numpy(features: np.ndarray, stats: dict[str, float], num_categories: 
     outputs="fraud_probability float32 [batch]",
     recipe="fraud",
 )
+@accepts_lstm_options
 def build_fraud_lstm(
     num_categories: int = len(CATEGORIES),
     amount_mean: float = 0.0,
@@ -120,19 +122,16 @@ def build_fraud_lstm(
     depth: int = 1,
     dropout: float = 0.1,
     head_units: int = 16,
-    layer_norm: bool = False,
-    proj_units: int = 0,
-    use_peepholes: bool = False,
-    implementation: str = "auto",
+    **lstm_options: Any,
 ) -> keras.Model:
     """Transactions [batch, time, 5] -> fraud_probability [batch]; statistics from training."""
     encoder = TransactionEncoder(num_categories, amount_mean, amount_std, gap_mean, gap_std,
                                  name="transaction_encoder")
     return build_sequence_classifier(
         n_features=len(FEATURES), encoder=encoder, mask_value=0.0, units=units, depth=depth,
-        dropout=dropout, head_units=head_units, layer_norm=layer_norm, proj_units=proj_units,
-        use_peepholes=use_peepholes, implementation=implementation,
+        dropout=dropout, head_units=head_units,
         input_name="transactions", output_name="fraud_probability", name="fraud_lstm",
+        **lstm_options,
     )  # fmt: skip
 
 

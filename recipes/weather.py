@@ -25,6 +25,7 @@ import numpy as np
 
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
+from lstm_zoo.models.stack import accepts_lstm_options
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
 
@@ -74,6 +75,7 @@ def embedded_csv() -> Path:
     outputs="forecast float32 [batch, horizon] (one target) or [batch, horizon, targets]",
     recipe="weather",
 )
+@accepts_lstm_options
 def weather_lstm(
     lookback: int = 72,
     n_features: int = 6,
@@ -91,14 +93,7 @@ def weather_lstm(
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
     head_dropout: float = 0.1,
-    layer_norm: bool = False,
-    proj_units: int | None = None,
-    use_peepholes: bool = False,
-    zoneout_cell: float = 0.0,
-    zoneout_hidden: float = 0.0,
-    cell_clip: float | None = None,
-    cifg: bool = False,
-    implementation: str = "auto",
+    **lstm_options: Any,
 ) -> Any:
     """The weather forecaster (see :func:`lstm_zoo.models.forecaster.build_forecaster`).
 
@@ -114,9 +109,7 @@ def weather_lstm(
         target_variance=target_variance, squeeze_targets=squeeze_targets and n_targets == 1,
         target_index=target_index if residual else None,
         units=units, depth=depth, dropout=dropout, recurrent_dropout=recurrent_dropout,
-        head_dropout=head_dropout, layer_norm=layer_norm, proj_units=proj_units,
-        use_peepholes=use_peepholes, zoneout_cell=zoneout_cell, zoneout_hidden=zoneout_hidden,
-        cell_clip=cell_clip, cifg=cifg, implementation=implementation, name="weather_lstm",
+        head_dropout=head_dropout, name="weather_lstm", **lstm_options,
     )
 
 

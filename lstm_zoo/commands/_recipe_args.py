@@ -34,6 +34,12 @@ def add_recipe_command(
     )
 
 
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data`` and ``--seed``, which every command that loads a recipe's data takes."""
+    parser.add_argument("--data", help="a data file or folder (default: the embedded data)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
 def _full_parser(
     name: str, description: str, add_common: AddCommon, add_help: bool = True
 ) -> argparse.ArgumentParser:

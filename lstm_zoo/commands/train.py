@@ -1,4 +1,4 @@
-"""``lstm-zoo train`` and ``lstm-zoo evaluate``: run a recipe end to end."""
+"""``lstm-zoo train``: train a recipe's model, evaluate it, and optionally export or publish it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import argparse
 import json
 from typing import Any
 
-from lstm_zoo.commands._recipe_args import add_recipe_command, parse_hparams
+from lstm_zoo.commands._recipe_args import (
+    add_data_options,
+    add_recipe_command,
+    parse_hparams,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` and ``evaluate`` commands."""
+    """Add the ``train`` command."""
     add_recipe_command(
         subparsers,
         "train",
@@ -21,24 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add_common=_train_options,
         run=_train,
     )
-    add_recipe_command(
-        subparsers,
-        "evaluate",
-        help="evaluate a trained model on a recipe's test split",
-        description="Evaluate a trained model (.keras file or run directory) on the recipe's "
-        "test split next to its baselines; prints the metrics as JSON.",
-        add_common=_evaluate_options,
-        run=_evaluate,
-    )
 
-
-def _data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="a data file or folder (default: the embedded data)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
-    _data_options(parser)
+    add_data_options(parser)
     parser.add_argument("--out", default=None, help="output directory (default: runs/RECIPE)")
     parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     parser.add_argument("--batch-size", type=int, help="batch size")
@@ -73,12 +64,6 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
         "(MultiWorkerMirroredStrategy, custom loop; --batch-size is per worker; see "
         "docs/distributed.md)",
     )
-
-
-def _evaluate_options(parser: argparse.ArgumentParser) -> None:
-    _data_options(parser)
-    parser.add_argument("--model", required=True, help="a .keras file or a training run directory")
-    parser.add_argument("--out", help="also write metrics.json and plots into this directory")
 
 
 def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
@@ -127,12 +112,4 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
                            options=options, hub_dir=args.publish_dir,
                            version=args.publish_version)
         print(f"published {path}")
-    return 0
-
-
-def _evaluate(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from lstm_zoo.training.driver import evaluate
-
-    record = evaluate(recipe, args.model, args.data, out_dir=args.out, seed=args.seed, **options)
-    print(json.dumps(record["test"], indent=2, default=str))
     return 0

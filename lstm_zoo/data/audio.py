@@ -244,10 +244,6 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.normalize = bool(normalize)
         self.supports_masking = True
 
-    def frame_count(self, lengths: Any) -> Any:
-        """Valid frames for valid sample counts (``ceil(length / frame_step)``)."""
-        return (lengths + self.frame_step - 1) // self.frame_step
-
     def _mask(self, audio: Any) -> Any:
         # frame j starts at sample j * frame_step: valid iff that sample is (ceil(S/step) frames)
         return valid_sample_mask(audio)[:, :: self.frame_step]

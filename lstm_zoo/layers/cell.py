@@ -40,6 +40,7 @@ Variants (all off by default):
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
@@ -55,6 +56,11 @@ from lstm_zoo.layers._validation import (
 )
 
 LN_EPSILON = 1e-5
+
+#: The variant switches beyond ``keras.layers.LSTMCell``, declared (with their defaults) by
+#: :class:`LSTMCell` alone; the LSTM layer and every model builder pass them through by name.
+VARIANTS = ("use_peepholes", "layer_norm", "proj_units", "zoneout_cell", "zoneout_hidden",
+            "cell_clip", "cifg")
 
 
 def _layer_norm(x, gamma, beta=None, groups: int = 1):
@@ -286,15 +292,7 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
     # ---------------------------------------------------------- serialisation
     def variant_config(self) -> dict:
         """The lstm_zoo-specific arguments (what keras.layers.LSTMCell does not have)."""
-        return {
-            "use_peepholes": self.use_peepholes,
-            "layer_norm": self.layer_norm,
-            "proj_units": self.proj_units,
-            "zoneout_cell": self.zoneout_cell,
-            "zoneout_hidden": self.zoneout_hidden,
-            "cell_clip": self.cell_clip,
-            "cifg": self.cifg,
-        }
+        return {name: getattr(self, name) for name in VARIANTS}
 
     def keras_config(self) -> dict:
         """The arguments shared with keras.layers.LSTMCell (serialised)."""
@@ -320,3 +318,10 @@ class LSTMCell(keras.layers.Layer, DropoutRNNCell):
 
     def get_config(self):
         return {**super().get_config(), **self.keras_config(), **self.variant_config()}
+
+
+def variant_parameters() -> list[inspect.Parameter]:
+    """The :data:`VARIANTS` as keyword-only parameters, with :class:`LSTMCell`'s defaults and
+    annotations (for the signatures of the layer and of builders that pass them through)."""
+    params = inspect.signature(LSTMCell.__init__).parameters
+    return [params[name].replace(kind=inspect.Parameter.KEYWORD_ONLY) for name in VARIANTS]

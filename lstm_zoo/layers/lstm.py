@@ -11,6 +11,7 @@ serialisation come from ``keras.layers.RNN``; this class only adds the path choi
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
@@ -18,7 +19,7 @@ import tensorflow as tf
 from keras import regularizers
 
 from lstm_zoo.layers._validation import check_implementation
-from lstm_zoo.layers.cell import LSTMCell
+from lstm_zoo.layers.cell import VARIANTS, LSTMCell, variant_parameters
 from lstm_zoo.layers.dispatch import log_decision, select_implementation
 from lstm_zoo.layers.masks import describe_mask
 from lstm_zoo.layers.tracing import in_xla_context
@@ -27,8 +28,7 @@ _CELL_ARGS = (
     "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer",
     "recurrent_initializer", "bias_initializer", "unit_forget_bias", "kernel_regularizer",
     "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",
-    "bias_constraint", "dropout", "recurrent_dropout", "seed", "use_peepholes", "layer_norm",
-    "proj_units", "zoneout_cell", "zoneout_hidden", "cell_clip", "cifg",
+    "bias_constraint", "dropout", "recurrent_dropout", "seed", *VARIANTS,
 )  # fmt: skip
 
 
@@ -88,13 +88,6 @@ class LSTM(keras.layers.RNN):
         go_backwards: bool = False,
         stateful: bool = False,
         unroll: bool = False,
-        use_peepholes: bool = False,
-        layer_norm: bool = False,
-        proj_units: int | None = None,
-        zoneout_cell: float = 0.0,
-        zoneout_hidden: float = 0.0,
-        cell_clip: float | None = None,
-        cifg: bool = False,
         implementation: str = "auto",
         **kwargs,
     ):
@@ -127,13 +120,7 @@ class LSTM(keras.layers.RNN):
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
-            use_peepholes=use_peepholes,
-            layer_norm=layer_norm,
-            proj_units=proj_units,
-            zoneout_cell=zoneout_cell,
-            zoneout_hidden=zoneout_hidden,
-            cell_clip=cell_clip,
-            cifg=cifg,
+            **{name: kwargs.pop(name) for name in VARIANTS if name in kwargs},
             dtype=kwargs.get("dtype", None),
             trainable=kwargs.get("trainable", True),
             name="lstm_cell",
@@ -223,3 +210,16 @@ def _forward(name: str):
 
 for _name in _CELL_ARGS:
     setattr(LSTM, _name, _forward(_name))
+
+
+def _signature_with_variants() -> inspect.Signature:
+    """``LSTM.__init__``'s signature with the cell's variant switches spelled out (they arrive
+    through ``**kwargs`` and are declared once, by :class:`LSTMCell`)."""
+    signature = inspect.signature(LSTM.__init__)
+    params = list(signature.parameters.values())
+    variadic = [p for p in params if p.kind is p.VAR_KEYWORD]
+    plain = [p for p in params if p.kind is not p.VAR_KEYWORD]
+    return signature.replace(parameters=[*plain, *variant_parameters(), *variadic])
+
+
+LSTM.__init__.__signature__ = _signature_with_variants()

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lstm_zoo.models.stack import accepts_lstm_options, lstm_stack
 
+
+@accepts_lstm_options
 def build_sequence_classifier(
     *,
     n_features: int,
@@ -31,17 +34,10 @@ def build_sequence_classifier(
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
     head_units: int = 0,
-    layer_norm: bool = False,
-    proj_units: int | None = None,
-    use_peepholes: bool = False,
-    zoneout_cell: float = 0.0,
-    zoneout_hidden: float = 0.0,
-    cell_clip: float | None = None,
-    cifg: bool = False,
-    implementation: str = "auto",
     input_name: str = "sequence",
     output_name: str = "probability",
     name: str = "lstm_classifier",
+    **lstm_options: Any,
 ) -> Any:
     """Build the classifier (a functional ``keras.Model``): ``input_name`` -> ``output_name``.
 
@@ -52,7 +48,6 @@ def build_sequence_classifier(
     """
     import keras
 
-    from lstm_zoo.models.stack import lstm_stack
 
     for label, value in (("n_features", n_features), ("units", units), ("depth", depth)):
         if int(value) < 1:
@@ -66,12 +61,8 @@ def build_sequence_classifier(
         x = keras.layers.Masking(mask_value=float(mask_value), name="padding_mask")(x)
     if encoder is not None:
         x = encoder(x)
-    x = lstm_stack(
-        x, units=units, depth=depth, dropout=dropout, recurrent_dropout=recurrent_dropout,
-        layer_norm=layer_norm, proj_units=proj_units, use_peepholes=use_peepholes,
-        zoneout_cell=zoneout_cell, zoneout_hidden=zoneout_hidden, cell_clip=cell_clip,
-        cifg=cifg, implementation=implementation,
-    )
+    x = lstm_stack(x, units=units, depth=depth, dropout=dropout,
+                   recurrent_dropout=recurrent_dropout, **lstm_options)
     if dropout:
         x = keras.layers.Dropout(float(dropout), name="head_dropout")(x)
     if head_units:

@@ -22,10 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from lstm_zoo.models.stack import accepts_lstm_options, lstm_stack
+
 INPUT_NAME = "history"
 OUTPUT_NAME = "forecast"
 
 
+@accepts_lstm_options
 def build_forecaster(
     *,
     lookback: int,
@@ -43,15 +46,8 @@ def build_forecaster(
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
     head_dropout: float = 0.0,
-    layer_norm: bool = False,
-    proj_units: int | None = None,
-    use_peepholes: bool = False,
-    zoneout_cell: float = 0.0,
-    zoneout_hidden: float = 0.0,
-    cell_clip: float | None = None,
-    cifg: bool = False,
-    implementation: str = "auto",
     name: str = "lstm_forecaster",
+    **lstm_options: Any,
 ) -> Any:
     """Build the forecaster (a functional ``keras.Model``) with input ``history`` and output
     ``forecast``.
@@ -71,7 +67,6 @@ def build_forecaster(
     import keras
     import numpy as np
 
-    from lstm_zoo.models.stack import lstm_stack
 
     for label, value in (("lookback", lookback), ("n_features", n_features),
                          ("horizon", horizon), ("n_targets", n_targets),
@@ -101,12 +96,8 @@ def build_forecaster(
             variance=list(map(float, input_variance)), name="input_scaling",
         )(x)
     scaled_history = x
-    x = lstm_stack(
-        x, units=units, depth=depth, dropout=dropout, recurrent_dropout=recurrent_dropout,
-        layer_norm=layer_norm, proj_units=proj_units, use_peepholes=use_peepholes,
-        zoneout_cell=zoneout_cell, zoneout_hidden=zoneout_hidden, cell_clip=cell_clip,
-        cifg=cifg, implementation=implementation,
-    )
+    x = lstm_stack(x, units=units, depth=depth, dropout=dropout,
+                   recurrent_dropout=recurrent_dropout, **lstm_options)
     if head_dropout:
         x = keras.layers.Dropout(float(head_dropout), name="head_dropout")(x)
     x = keras.layers.Dense(int(horizon) * int(n_targets), name="head")(x)

@@ -133,13 +133,6 @@ def _saved_model_cli_cmd(version_dir: str | Path) -> list[str]:
     return [cli, "show", "--all", "--dir", str(Path(version_dir).resolve())]
 
 
-def saved_model_cli_show(version_dir: str | Path) -> str:
-    """Output of ``saved_model_cli show --all --dir VERSION_DIR`` (raises if it fails)."""
-    with tempfile.TemporaryDirectory() as cwd:
-        proc = _start(_saved_model_cli_cmd(version_dir), cwd, _child_env(False))
-        return _finish(proc, "saved_model_cli show --all")
-
-
 def run_in_tensorflow_process(
     version_dir: str | Path, inputs: Mapping[str, np.ndarray], hide_gpus: bool = True,
     also_saved_model_cli: bool = False,

@@ -1,4 +1,4 @@
-"""``lstm-zoo list`` and ``lstm-zoo info``: what the registry holds."""
+"""``lstm-zoo list``: the registered models, with their published versions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``list`` and ``info`` commands."""
+    """Add the ``list`` command."""
     p = subparsers.add_parser(
         "list",
         help="list registered models",
@@ -21,11 +21,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_list)
 
-    p = subparsers.add_parser(
-        "info", help="show a model's metadata", description="Show a registered model's metadata."
-    )
-    p.add_argument("name", help="registered model name")
-    p.set_defaults(handler=_info)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -54,10 +49,3 @@ def _headlines() -> dict[str, str]:
     from lstm_zoo.hub import pretrained as hub
 
     return {tag: hub.format_headline(h) for tag, h in hub.published_headlines().items()}
-
-
-def _info(args: argparse.Namespace) -> int:
-    from lstm_zoo import registry
-
-    print(json.dumps(registry.model_info(args.name), indent=2, default=str))
-    return 0
