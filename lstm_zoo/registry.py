@@ -8,7 +8,9 @@ Third-party packages (and lstm_zoo's own recipes) add models and recipes through
 entry-point group ``lstm_zoo.plugins``.  Each entry point names a module (importing it
 registers) or a callable (calling it registers).  Discovery is lazy: it happens on the first
 lookup, and a plugin that fails is reported with a warning naming it while the rest of the
-registry keeps working.
+registry keeps working.  lstm_zoo's own entry points (those of the ``lstm-zoo`` distribution)
+load before any third-party one, so a plugin can never take over a built-in name: its clashing
+registration is refused (a warning naming both origins) whatever its entry point is called.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import difflib
 import fnmatch
 import importlib.metadata
 import inspect
+import re
 import threading
 import types
 import warnings
@@ -27,6 +30,7 @@ from typing import Any
 from lstm_zoo.errors import DuplicateNameError, UnknownNameError
 
 PLUGIN_GROUP = "lstm_zoo.plugins"
+BUILTIN_DISTRIBUTION = "lstm-zoo"  # whose entry points are the built-in plugins
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +78,7 @@ _models: dict[str, ModelEntry] = {}
 _recipes: dict[str, RecipeEntry] = {}
 _lock = threading.RLock()
 _plugins_loaded = False
-_loading_plugin: str | None = None  # name of the plugin being loaded, for error messages
+_loading_plugin: str | None = None  # "plugin 'NAME' of DIST" being loaded, for error messages
 _attempted_plugins: set[tuple[str, str]] = set()
 _pretrained_providers: list[Callable[[str], Iterable[str]]] = []
 
@@ -106,7 +110,7 @@ def _origin_of(obj: Any) -> str:
     module = getattr(obj, "__module__", None) or "?"
     qualname = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     where = f"{module}:{qualname}"
-    return f"{where} (plugin {_loading_plugin!r})" if _loading_plugin else where
+    return f"{where} ({_loading_plugin})" if _loading_plugin else where
 
 
 def _default_hparams(builder: Callable[..., Any]) -> dict[str, Any]:
@@ -202,11 +206,38 @@ def register_recipe(recipe_class: type, /, *, factory: Callable[[], Any] | None 
     return recipe_class
 
 
+def _distribution_of(ep: importlib.metadata.EntryPoint) -> str | None:
+    """The normalised name of the distribution declaring ``ep`` (None when unknown)."""
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None) if dist is not None else None
+    return re.sub(r"[-_.]+", "-", name).lower() if name else None
+
+
+def _plugin_label(ep: importlib.metadata.EntryPoint) -> str:
+    """``plugin 'weather' of lstm-zoo``: the entry point and its distribution, for messages."""
+    dist = _distribution_of(ep)
+    return f"plugin {ep.name!r}" + (f" of {dist}" if dist else "")
+
+
+def _is_builtin(ep: importlib.metadata.EntryPoint) -> bool:
+    """Whether ``ep`` is one of lstm_zoo's own plugins (declared by the lstm-zoo distribution)."""
+    return _distribution_of(ep) == BUILTIN_DISTRIBUTION
+
+
+def _load_order(eps: Iterable[importlib.metadata.EntryPoint]) -> list[importlib.metadata.EntryPoint]:
+    """Built-in plugins first, then third-party ones, each group by name.
+
+    Registration refuses a name already taken, so whoever loads first keeps a name: loading
+    the built-ins first means a plugin called ``aab_dup`` cannot shadow ``weather``.
+    """
+    return sorted(eps, key=lambda e: (not _is_builtin(e), e.name, e.value))
+
+
 def _load_plugin(ep: importlib.metadata.EntryPoint) -> None:
     """Load one plugin; on failure undo what it registered and warn, naming it."""
     global _loading_plugin
     before_models, before_recipes = set(_models), set(_recipes)
-    _loading_plugin = ep.name
+    _loading_plugin = _plugin_label(ep)
     try:
         target = ep.load()
         if callable(target) and not isinstance(target, types.ModuleType):
@@ -218,7 +249,7 @@ def _load_plugin(ep: importlib.metadata.EntryPoint) -> None:
             del _recipes[key]
         message = f"{type(exc).__name__}: {exc}"
         warnings.warn(
-            f"lstm_zoo plugin {ep.name!r} ({ep.value}) failed to load and was skipped: {message}",
+            f"lstm_zoo {_plugin_label(ep)} ({ep.value}) failed to load and was skipped: {message}",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -241,7 +272,7 @@ def load_plugins(rescan: bool = False) -> None:
         if rescan:
             importlib.invalidate_caches()
         eps = importlib.metadata.entry_points(group=PLUGIN_GROUP)
-        for ep in sorted(eps, key=lambda e: (e.name, e.value)):
+        for ep in _load_order(eps):
             key = (ep.name, ep.value)
             if key not in _attempted_plugins:  # also skips a distribution seen twice on sys.path
                 _attempted_plugins.add(key)

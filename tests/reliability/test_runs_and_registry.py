@@ -1,0 +1,81 @@
+"""Issue 24 (reliability): the plugin registry, training run directories, model files, and
+bad training settings, attacked with clashing plugins, reruns, kills, full disks and typos."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import warnings
+
+import pytest
+
+from lstm_zoo import registry
+
+# ---------------------------------------------------------------------------------------------
+# 24.1: built-in plugins load first and keep their names
+
+
+@dataclasses.dataclass
+class _FakeEntryPoint:
+    """An entry point of distribution ``dist`` whose ``load()`` returns ``target``."""
+
+    name: str
+    value: str
+    dist: types.SimpleNamespace
+    target: object
+    group: str = registry.PLUGIN_GROUP
+
+    def load(self):
+        return self.target
+
+
+def _recipe_class(module: str):
+    """A registrable recipe class called ``clash-recipe``, defined in ``module``."""
+    cls = type("ClashRecipe", (), {"name": "clash-recipe", "task": "testing",
+                                    "description": f"from {module}", "__module__": module})
+    return cls
+
+
+def _plugin(name: str, dist: str, module: str) -> _FakeEntryPoint:
+    cls = _recipe_class(module)
+
+    def register():
+        registry.register_recipe(cls)
+        registry.register_model("clash-model", task="testing", description=module)(
+            lambda: None)
+
+    return _FakeEntryPoint(name, f"{module}:register", types.SimpleNamespace(name=dist),
+                           register)
+
+
+@pytest.fixture
+def empty_registry(monkeypatch):
+    """A registry with nothing loaded yet, restored afterwards."""
+    monkeypatch.setattr(registry, "_models", {})
+    monkeypatch.setattr(registry, "_recipes", {})
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_attempted_plugins", set())
+
+
+@pytest.mark.parametrize("third_party_name", ["aab_dup", "zzz_dup"])
+def test_builtin_plugin_wins_a_name_clash_whatever_the_entry_point_order(
+        empty_registry, monkeypatch, third_party_name):
+    """24.1: a third-party plugin registering a built-in's names is refused, with both origins
+    named, whether its entry point sorts before (``aab_dup``) or after (``zzz_dup``) it."""
+    builtin = _plugin("weather", "lstm_zoo", "lstm_zoo.recipes.fake_weather")
+    intruder = _plugin(third_party_name, "AAB.Dup", "aab_dup_module")
+    monkeypatch.setattr(registry.importlib.metadata, "entry_points",
+                        lambda group: [intruder, builtin] if group == registry.PLUGIN_GROUP
+                        else [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registry.load_plugins()
+    assert registry.recipe_entry("clash-recipe").description == (
+        "from lstm_zoo.recipes.fake_weather")
+    assert "of lstm-zoo" in registry.recipe_entry("clash-recipe").origin
+    assert registry.model_info("clash-model")["description"] == "lstm_zoo.recipes.fake_weather"
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1, messages
+    assert f"plugin {third_party_name!r} of aab-dup" in messages[0]
+    assert "lstm_zoo.recipes.fake_weather:ClashRecipe (plugin 'weather' of lstm-zoo)" in messages[0]
+    assert f"aab_dup_module:ClashRecipe (plugin {third_party_name!r} of aab-dup)" in messages[0]
