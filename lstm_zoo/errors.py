@@ -26,3 +26,17 @@ class DuplicateNameError(LstmZooError, ValueError):
 
 class DataError(LstmZooError, ValueError):
     """Input data that cannot be used: missing columns, bad values, too short, empty ..."""
+
+
+class ConfigError(LstmZooError, ValueError):
+    """A training setting, hyperparameter or option value that cannot be used (non-positive
+    epochs, ``units=abc`` ...)."""
+
+
+class ModelFileError(LstmZooError, ValueError):
+    """A file given as a saved model that is not one (a text file named ``model.keras`` ...)."""
+
+
+class OutputError(LstmZooError, OSError):
+    """An output folder or file that cannot be written: a file where a folder is expected, a
+    finished run in the way, a full disk ..."""
