@@ -2,7 +2,8 @@
 
 Everything lstm_zoo writes for someone else to read (metrics, models, exports, pulled
 artifacts) goes to a temporary sibling first and is renamed into place, so a crash, a kill or
-a full disk leaves either the old content or nothing at all.
+a full disk leaves either the old content or nothing at all.  What lands in place has the
+permissions the umask gives (``tempfile`` alone would leave files 0600 and folders 0700).
 """
 
 from __future__ import annotations
@@ -12,9 +13,30 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it is racy)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: Path, directory: bool = False) -> None:
+    """Give a ``mkstemp``/``mkdtemp`` result the mode ``open``/``mkdir`` would have given it."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -32,6 +54,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        _as_if_created(tmp)
         yield tmp
         os.replace(tmp, target)
     finally:
@@ -72,6 +95,7 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
+        _as_if_created(tmp, directory=True)
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -4,6 +4,8 @@ bad training settings, attacked with clashing plugins, reruns, kills, full disks
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import types
 import warnings
 
@@ -79,3 +81,30 @@ def test_builtin_plugin_wins_a_name_clash_whatever_the_entry_point_order(
     assert f"plugin {third_party_name!r} of aab-dup" in messages[0]
     assert "lstm_zoo.recipes.fake_weather:ClashRecipe (plugin 'weather' of lstm-zoo)" in messages[0]
     assert f"aab_dup_module:ClashRecipe (plugin {third_party_name!r} of aab-dup)" in messages[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# 24.20: atomic writes honour the umask
+
+
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request):
+    old = os.umask(request.param)
+    yield request.param
+    os.umask(old)
+
+
+def test_atomic_writes_get_the_mode_the_umask_gives(tmp_path, umask):
+    """24.20: files and folders written atomically got 0600/0700 (``mkstemp``/``mkdtemp``)
+    whatever the umask; now they get 0666/0777 minus the umask, like ``open``/``mkdir``."""
+    from lstm_zoo.files import atomic_directory, atomic_path, atomic_write_json, current_umask
+
+    assert current_umask() == umask
+    written = atomic_write_json(tmp_path / "metrics.json", {"a": 1})
+    with atomic_path(tmp_path / "model.keras", suffix=".keras") as tmp:
+        tmp.write_bytes(b"PK")
+    with atomic_directory(tmp_path / "export") as folder:
+        (folder / "saved_model.pb").write_bytes(b"")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "model.keras").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o777 & ~umask
