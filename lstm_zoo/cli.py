@@ -12,11 +12,14 @@ handlers, so ``lstm-zoo --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 
 import lstm_zoo.commands as _commands
 
@@ -42,12 +45,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block (C++ code writes there directly)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter, and keep it quiet afterwards.
+
+    TensorFlow's C++ side prints INFO lines (oneDNN, "Could not find cuda drivers") before its
+    log level is read, so the import runs with stderr closed; ``TF_CPP_MIN_LOG_LEVEL=3`` then
+    hides the later C++ lines (among them the E-level "failed call to cuInit" of a machine
+    without a GPU: real failures still surface as Python exceptions), and the Python loggers of
+    TensorFlow, absl and Keras are set to ERROR.  ``lstm-zoo --debug`` skips all of this.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules:
+        try:
+            with _stderr_silenced():
+                import tensorflow  # noqa: F401
+        except ImportError:
+            return  # the command itself reports it, with the error visible
+    for name in ("tensorflow", "absl", "keras", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with contextlib.suppress(ImportError):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    # Keras' note on loading a .keras file whose optimizer state was left out: inference and
+    # fine-tuning build a fresh optimizer, so there is nothing for the user to act on
+    warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    if not debug:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):
@@ -57,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    if not debug and not _asks_for_help(extra):
+        quiet_tensorflow()
     try:
         code = handler(args)
     except KeyboardInterrupt:
@@ -74,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lstm-zoo {args.command}: error: {message}", file=sys.stderr)
         return 1
     return int(code or 0)
+
+
+def _asks_for_help(extra: Sequence[str]) -> bool:
+    return "-h" in extra or "--help" in extra
 
 
 if __name__ == "__main__":  # pragma: no cover

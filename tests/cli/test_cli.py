@@ -43,3 +43,12 @@ def test_debug_shows_traceback():
 def test_no_command_prints_help():
     result = _run()
     assert result.returncode == 2 and "COMMAND" in result.stdout
+
+
+def test_quiet_by_default_without_tensorflow_chatter():
+    """Issue 18: no TensorFlow/absl start-up lines and no CUDA probe error unless --debug."""
+    result = _run("info", "weather-lstm")
+    assert result.returncode == 0, result.stderr
+    assert '"name": "weather-lstm"' in result.stdout
+    for noise in ("I0000", "E0000", "cuInit", "absl::InitializeLog", "oneDNN"):
+        assert noise not in result.stderr, result.stderr
