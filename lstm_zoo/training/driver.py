@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
+from lstm_zoo.errors import ModelFileError
 from lstm_zoo.files import atomic_path, atomic_write_json
 from lstm_zoo.recipe import Recipe, RecipeData, TrainConfig
 
@@ -174,8 +176,57 @@ def load_model(path: str | Path) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"model file {path} does not exist")
     if path.is_dir():
+        if not (path / MODEL_FILE).is_file():
+            raise FileNotFoundError(f"{path} is a folder without {MODEL_FILE}: not a finished "
+                                    f"training run (give a .keras file or a run's --out folder)")
         path = path / MODEL_FILE
+    check_model_file(path)
     return keras.saving.load_model(path, safe_mode=True)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def check_model_file(path: Path) -> None:
+    """Refuse a file that is not a saved Keras model, saying what it is expected to be.
+
+    Keras reports a text file named ``.keras`` as "File not found" and one named ``.h5`` as
+    "file signature not found"; this names the file and the format instead.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path} is not a Keras archive: a .keras model is a zip file "
+                                 f"(model.save writes one), this file starts with "
+                                 f"{_head(path)!r}")
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise ModelFileError(f"{path} is a zip file but not a Keras archive (it has no "
+                                     f"config.json); save the model with model.save")
+    elif suffix in (".h5", ".hdf5"):
+        if not _is_hdf5(path):
+            raise ModelFileError(f"{path} is not a Keras HDF5 model: an .h5 model is an HDF5 "
+                                 f"file, this file starts with {_head(path)!r}")
+    else:
+        raise ModelFileError(f"{path} is not a Keras model file: expected a .keras archive, a "
+                             f"legacy .h5 file, or a training run folder holding {MODEL_FILE}")
+
+
+def _head(path: Path, size: int = 16) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def _is_hdf5(path: Path) -> bool:
+    """HDF5's signature sits at offset 0, or 512, 1024, 2048 ... after a user block."""
+    with path.open("rb") as handle:
+        offset, size = 0, path.stat().st_size
+        while offset + len(HDF5_SIGNATURE) <= size:
+            handle.seek(offset)
+            if handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else offset * 2
+    return False
 
 
 def evaluate(

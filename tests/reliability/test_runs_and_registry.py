@@ -108,3 +108,44 @@ def test_atomic_writes_get_the_mode_the_umask_gives(tmp_path, umask):
     assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "model.keras").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o777 & ~umask
+
+
+# ---------------------------------------------------------------------------------------------
+# 24.16: a file that is not a saved model
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("model.keras", "is not a Keras archive: a .keras model is a zip file"),
+    ("run/model.keras", "is not a Keras archive: a .keras model is a zip file"),
+    ("model.h5", "is not a Keras HDF5 model"),
+    ("zipped.keras", "is a zip file but not a Keras archive"),
+    ("model.txt", "is not a Keras model file: expected a .keras archive"),
+])
+def test_text_file_named_like_a_model_is_not_reported_missing(tmp_path, name, expected):
+    """24.16: a text file named ``.keras`` was reported as "File not found" (it exists), one
+    named ``.h5`` as "file signature not found"; now the error says it is no Keras model."""
+    import zipfile
+
+    from lstm_zoo.errors import ModelFileError
+    from lstm_zoo.training.driver import load_model
+
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    if name.startswith("zipped"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "not a model")
+    else:
+        path.write_text("just some text\n")
+    given = path.parent if name.startswith("run/") else path
+    with pytest.raises(ModelFileError, match=expected) as err:
+        load_model(given)
+    assert str(path) in str(err.value)
+    assert "not found" not in str(err.value).lower()
+
+
+def test_run_folder_without_a_model_is_named(tmp_path):
+    """24.16: a folder without model.keras is named as not being a finished run."""
+    from lstm_zoo.training.driver import load_model
+
+    with pytest.raises(FileNotFoundError, match="without model.keras: not a finished training"):
+        load_model(tmp_path)
