@@ -43,7 +43,7 @@ from keras import ops
 from lstm_zoo.data import timeseries as ts
 from lstm_zoo.errors import DataError
 from lstm_zoo.models.classifier import build_sequence_classifier
-from lstm_zoo.models.stack import accepts_lstm_options
+from lstm_zoo.models.stack import accepts_lstm_options, lstm_switch_space
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.recipes.fraud_simulator import CATEGORIES, simulate_transactions
 from lstm_zoo.registry import register_model, register_recipe
@@ -442,9 +442,7 @@ class FraudRecipe(Recipe):
             "units": hp.Choice("units", [16, 32, 64]),
             "depth": hp.Int("depth", 1, 2),
             "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1),
-            "layer_norm": hp.Boolean("layer_norm"),
-            "proj_units": hp.Choice("proj_units", [0, 8]),
-            "use_peepholes": hp.Boolean("use_peepholes"),
+            **lstm_switch_space(hp),
             "learning_rate": hp.Float("learning_rate", 3e-4, 5e-3, sampling="log"),
             "batch_size": hp.Choice("batch_size", [64, 128, 256]),
         }

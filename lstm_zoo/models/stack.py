@@ -71,6 +71,16 @@ def lstm_layer_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def lstm_switch_space(hp: Any, proj_units: tuple[int, ...] = (0, 8)) -> dict[str, Any]:
+    """The LSTM switches a sweep searches by default: layer norm, a projection (0: none) and
+    peepholes, drawn from a ``keras_tuner.HyperParameters`` in that order."""
+    return {
+        "layer_norm": hp.Boolean("layer_norm"),
+        "proj_units": hp.Choice("proj_units", list(proj_units)),
+        "use_peepholes": hp.Boolean("use_peepholes"),
+    }
+
+
 def lstm_stack(
     x: Any,
     *,
