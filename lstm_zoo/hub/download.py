@@ -41,6 +41,11 @@ class DownloadError(HubError):
     """A transfer that failed after every attempt (network down, server error, truncated)."""
 
 
+class WrongContentError(IntegrityError):
+    """The server answered a file request with something else (an HTML error or login page,
+    another file): its declared size differs from the manifest's.  Pulling again cannot help."""
+
+
 class _Truncated(Exception):
     """The server closed the connection before sending every byte."""
 
@@ -76,9 +81,27 @@ def _human(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
+SCHEMES = ("http", "https", "file")  # what urllib reads here; anything else is refused
+
+
 def is_url(location: str) -> bool:
     """True for ``http://``, ``https://`` and ``file://`` hub locations."""
-    return urllib.parse.urlsplit(str(location)).scheme in ("http", "https", "file")
+    return urllib.parse.urlsplit(str(location)).scheme in SCHEMES
+
+
+def check_scheme(location: str) -> None:
+    """Refuse a ``SCHEME://`` location whose scheme this module cannot read (``ftp://``,
+    ``s3://`` ...), naming the supported ones; a plain folder path passes.
+
+    Without this an ``ftp://`` hub was taken for a folder named ``ftp:`` and reported as
+    having no index.
+    """
+    scheme = urllib.parse.urlsplit(str(location)).scheme
+    if "://" in str(location) and scheme not in SCHEMES:
+        raise HubError(
+            f"hub {location!r}: unsupported URL scheme {scheme + '://'!r}; a hub is a local "
+            f"folder or a URL starting with {', '.join(s + '://' for s in SCHEMES)}"
+        )
 
 
 class RemoteHub:
@@ -86,9 +109,10 @@ class RemoteHub:
 
     def __init__(self, base_url: str, timeout: float = DEFAULT_TIMEOUT,
                  attempts: int = DEFAULT_ATTEMPTS) -> None:
-        scheme = urllib.parse.urlsplit(base_url).scheme
-        if scheme not in ("http", "https", "file"):
-            raise HubError(f"hub URL {base_url!r}: expected http://, https:// or file://")
+        check_scheme(base_url)
+        if not is_url(base_url):
+            raise HubError(f"hub URL {base_url!r}: expected "
+                           f"{', '.join(s + '://' for s in SCHEMES)}")
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.attempts = max(1, attempts)
@@ -180,6 +204,7 @@ class RemoteHub:
             status = getattr(response, "status", None) or 200
             if offset and status != 206:  # Range ignored: the body is the whole file
                 offset = 0
+            self._check_declared_size(rel, response, size, offset)
             bar = Progress(rel, size) if progress else None
             done = offset
             with open(part, "ab" if offset else "wb") as out:
@@ -198,6 +223,28 @@ class RemoteHub:
                         out.write(extra)
             if bar:
                 bar.close()
+            content_type = response.headers.get("Content-Type") or ""
         if done < size:
+            if content_type.startswith("text/html") and not rel.endswith((".html", ".htm")):
+                raise WrongContentError(
+                    f"{self.url(rel)}: the server returned something else: {done - offset} "
+                    f"bytes of {content_type} (a web page) where the manifest lists a {size}-byte "
+                    "file; check the hub URL and the server (nothing was cached)")
             raise _Truncated(f"connection closed after {done} of {size} bytes")
+
+    def _check_declared_size(self, rel: str, response: Any, size: int, offset: int) -> None:
+        """Raise :class:`WrongContentError` before writing anything when the response declares
+        (``Content-Length``) another size than the manifest's for what was asked: the server
+        sent something else, e.g. an HTML page with status 200, and a resume cannot help."""
+        declared = response.headers.get("Content-Length")
+        if declared is None or not declared.strip().isdigit() or int(declared) == size - offset:
+            return
+        content_type = response.headers.get("Content-Type") or "no content type"
+        asked = f"bytes {offset}- of a {size}-byte file" if offset else f"a {size}-byte file"
+        raise WrongContentError(
+            f"{self.url(rel)}: the server returned something else: {int(declared)} bytes of "
+            f"{content_type} (HTTP {getattr(response, 'status', None) or 200}) where the manifest "
+            f"lists {asked}; an error or login page, or a hub that does not serve this file "
+            "as published; check the hub URL and the server (nothing was cached)"
+        )
 

@@ -166,10 +166,20 @@ def read_manifest(version_dir: str | os.PathLike) -> dict[str, Any]:
 def verify_version_dir(version_dir: Path, manifest: Mapping[str, Any], strict: bool = True) -> None:
     """Check every file of ``manifest`` under ``version_dir``: present, right size, right sha256.
 
-    ``strict`` also refuses files the manifest does not list (something TF Serving or Keras
-    could pick up that nobody vouched for).  Raises :class:`IntegrityError` naming the file.
+    Symbolic links are always refused (anywhere in the version folder, or the folder itself):
+    a link can point outside the hub (``/etc``) and nothing the manifest hashes vouches for
+    where it leads.  ``strict`` also refuses files and folders the manifest does not list
+    (something TF Serving or Keras could pick up that nobody vouched for).  The tree is
+    checked before any listed file is read.  Raises :class:`IntegrityError` naming the entry.
     """
     files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+    unlisted = _check_tree(Path(version_dir), set(files) | {MANIFEST_PATH})
+    if strict and unlisted:
+        raise IntegrityError(
+            f"{version_dir}: not listed in the manifest: {', '.join(unlisted[:5])}"
+            f"{f' and {len(unlisted) - 5} more' if len(unlisted) > 5 else ''} (a published "
+            "version holds exactly the files its manifest lists)"
+        )
     for rel, meta in files.items():
         path = version_dir / rel
         if not path.is_file():
@@ -185,17 +195,38 @@ def verify_version_dir(version_dir: Path, manifest: Mapping[str, Any], strict: b
                 f"{path}: sha256 {digest} differs from the manifest's {meta['sha256']} "
                 "(the file is corrupt or was tampered with)"
             )
-    if strict:
-        listed = set(files) | {MANIFEST_PATH}
-        extra = sorted(
-            p.relative_to(version_dir).as_posix()
-            for p in version_dir.rglob("*")
-            if p.is_file() and p.relative_to(version_dir).as_posix() not in listed
-        )
-        if extra:
-            raise IntegrityError(
-                f"{version_dir}: file(s) not listed in the manifest: {', '.join(extra[:5])}"
-            )
+
+
+def _check_tree(version_dir: Path, listed: set[str]) -> list[str]:
+    """Walk ``version_dir`` without following links: raise on any symlink or special file;
+    return the relative paths (folders with a trailing ``/``) that ``listed`` does not cover.
+
+    A folder is covered when a listed file lies inside it.  An empty real folder is let
+    through: it holds nothing to vouch for, and exports leave one (an empty SavedModel
+    ``assets/``) that a git checkout or a pull does not even recreate.
+    """
+    if version_dir.is_symlink():
+        raise IntegrityError(f"{version_dir}: is a symbolic link; a published version must be "
+                             "a real folder")
+    folders = {str(parent) for rel in listed for parent in PurePosixPath(rel).parents}
+    unlisted: list[str] = []
+    for root, dirs, names in os.walk(version_dir, followlinks=False):
+        for name in sorted([*dirs, *names]):
+            path = Path(root) / name
+            rel = path.relative_to(version_dir).as_posix()
+            if path.is_symlink():
+                raise IntegrityError(
+                    f"{path}: is a symbolic link (to {os.readlink(path)!r}); refusing it "
+                    "(a hub version may hold only real files and folders)"
+                )
+            if path.is_dir():
+                if rel not in folders and any(path.iterdir()):
+                    unlisted.append(rel + "/")
+            elif not path.is_file():
+                raise IntegrityError(f"{path}: not a regular file or folder; refusing it")
+            elif rel not in listed:
+                unlisted.append(rel)
+    return sorted(unlisted)
 
 
 # ---- the index ------------------------------------------------------------------------------

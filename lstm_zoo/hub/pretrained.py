@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from lstm_zoo.hub.download import RemoteHub, is_url
+from lstm_zoo.hub.download import RemoteHub, check_scheme, is_url
 from lstm_zoo.hub.manifest import (
     INDEX_FILE,
     KERAS_PATH,
@@ -89,6 +89,7 @@ def _resolve_hub(hub: str | os.PathLike | None) -> Path | RemoteHub:
                 f"hub=URL, set {HUB_ENV}, or run from a source checkout"
             )
         return found
+    check_scheme(str(location))
     if is_url(str(location)):
         return RemoteHub(str(location))
     path = Path(location).expanduser()
