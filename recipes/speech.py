@@ -191,6 +191,21 @@ def pad_batch(audios: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
+def check_audio(audios: Sequence[np.ndarray]) -> None:
+    """Raise :class:`DataError` naming the first waveform with NaN or infinite samples.
+
+    A non-finite sample poisons the per-utterance feature normalisation, and the model then
+    answers with a confident, meaningless transcript (100 NaN samples in a "seven" gave "0").
+    """
+    for index, audio in enumerate(audios):
+        finite = np.isfinite(np.asarray(audio, np.float32))
+        if not finite.all():
+            raise DataError(
+                f"utterance {index} holds {int(finite.size - finite.sum())} NaN or infinite "
+                f"sample(s) (first at sample {int(np.argmin(finite))}); audio must be finite"
+            )
+
+
 def _speaker_list(value: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
     if value is None:
         return list(default)
@@ -388,6 +403,7 @@ class SpeechRecipe(Recipe):
 
         from lstm_zoo.models.ctc import decode_to_lists
 
+        check_audio(audios)
         infer = _inference_fn(model)
         order = np.argsort([len(a) for a in audios])
         out: list[list[int]] = [[] for _ in audios]

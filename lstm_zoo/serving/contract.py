@@ -50,6 +50,39 @@ class TensorContract:
     def numpy_dtype(self) -> Any:
         return object if self.dtype == "string" else np.dtype(self.dtype)
 
+    @property
+    def is_float(self) -> bool:
+        """Floating point (the dtypes that can hold NaN and infinity)."""
+        return self.dtype.startswith("float")
+
+    def checked_tensor(self, value: Any) -> Any:
+        """``value`` checked in-graph: its rank and fixed dimensions, and (floats) finiteness.
+
+        TF Serving feeds tensors of any shape and value into the graph, so a bad request must
+        fail here with a message naming the input: ``tf.ensure_shape`` gives "Shape of tensor
+        history [2,6,3] is not compatible with expected shape [?,5,3]" rather than an error deep
+        inside the model, and a NaN or infinity fails an assertion (TF Serving answers
+        INVALID_ARGUMENT) instead of flowing through the model into a confident, meaningless
+        answer.  Only core ops (``EnsureShape``, ``IsFinite``, ``All``, ``Assert``), so the
+        graph still converts to TFLite and ONNX.
+        """
+        import tensorflow as tf
+
+        value = tf.ensure_shape(value, self.shape)
+        if not self.is_float:
+            return value
+        finite = tf.math.is_finite(value)
+        bad = tf.size(finite) - tf.math.count_nonzero(finite, dtype=tf.int32)
+        check = tf.debugging.Assert(
+            tf.reduce_all(finite),
+            # no quotes around the name: Assert prints its strings C-escaped
+            [f"input {self.key} must hold finite values only; NaN or infinite values found:",
+             bad],
+            name=f"{self.key}_is_finite",
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(value)
+
 
 def _dtype_name(dtype: Any) -> str:
     name = getattr(dtype, "name", None) or str(dtype)
@@ -123,6 +156,10 @@ class ServingContract:
         """``[{key: tf.TensorSpec}]``: one dict argument whose keys become the signature's."""
         return [{k: t.tensor_spec() for k, t in self.inputs.items()}]
 
+    def checked_tensors(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Each input tensor passed through :meth:`TensorContract.checked_tensor` (in-graph)."""
+        return {key: self.inputs[key].checked_tensor(value) for key, value in inputs.items()}
+
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """``inputs`` as numpy arrays of the contract's dtypes; raises naming what is wrong."""
         if not isinstance(inputs, Mapping):
@@ -155,6 +192,11 @@ class ServingContract:
             if batch is not None and array.shape[0] != batch:
                 raise ContractError(
                     f"sample inputs disagree on the batch size ({batch} vs {key!r})"
+                )
+            if spec.is_float and not np.isfinite(array).all():
+                raise ContractError(
+                    f"sample input {key!r} holds {int(np.size(array) - np.isfinite(array).sum())}"
+                    " NaN or infinite values; every value must be finite"
                 )
             batch = array.shape[0]
             checked[key] = array

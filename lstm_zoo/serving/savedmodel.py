@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import datetime
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,64 @@ def _resolve(model_or_recipe: Any, model: Any, recipe: Any, name: str | None) ->
     return model, recipe
 
 
+# ---- a model that does not fit its recipe ---------------------------------------------------
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MISMATCH_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
+def _plain_message(exc: BaseException) -> str:
+    """The first informative line of ``exc``, without Keras' ANSI styling and call banner."""
+    lines = (line.strip() for line in _ANSI_ESCAPE.sub("", str(exc)).splitlines())
+    useful = [line for line in lines if line and not line.startswith("Exception encountered")]
+    return useful[0] if useful else type(exc).__name__
+
+
+def _model_inputs(model: Any) -> str:
+    inputs = getattr(model, "inputs", None) or []
+    described = [f"{getattr(t, 'name', '?')} {tuple(t.shape)}" for t in inputs]
+    return ", ".join(described) or "inputs of unknown shape"
+
+
+def _mismatch(recipe: Recipe, model: Any, exc: BaseException, what: str) -> ExportError:
+    """The error for a model the recipe cannot serve (most often: trained for another recipe)."""
+    return ExportError(
+        f"model {getattr(model, 'name', type(model).__name__)!r} does not match recipe "
+        f"{recipe.name!r}'s serving contract: {what}, but the model takes "
+        f"{_model_inputs(model)}; is it a model of another recipe? ({_plain_message(exc)})"
+    )
+
+
+def _contract_of(recipe: Recipe, model: Any) -> ServingContract:
+    """The recipe's validated serving contract for ``model``."""
+    try:
+        raw = recipe.serving_contract(model)
+    except LstmZooError:
+        raise
+    except _MISMATCH_ERRORS as exc:
+        raise _mismatch(recipe, model, exc, "the contract cannot be read off it") from exc
+    if raw is None:
+        raise ExportError(
+            f"recipe {recipe.name!r} has no serving contract (Recipe.serving_contract returned "
+            "None), so its models cannot be exported"
+        )
+    return ServingContract.from_mapping(raw)
+
+
+def _call_serving(serve: Any, inputs: Mapping[str, Any], recipe: Recipe, model: Any,
+                  contract: ServingContract) -> Any:
+    """``serve(inputs)``; a model that cannot take the contract's inputs raises ExportError
+    saying so (its input shapes against the contract's), not a raw Keras shape error."""
+    import tensorflow as tf
+
+    try:
+        return serve(inputs)
+    except LstmZooError:
+        raise
+    except (*_MISMATCH_ERRORS, tf.errors.InvalidArgumentError) as exc:
+        wanted = ", ".join(f"{k} {t.dtype} {t.shape}" for k, t in contract.inputs.items())
+        raise _mismatch(recipe, model, exc, f"the contract feeds {wanted}") from exc
+
+
 # ---- building the archive ------------------------------------------------------------------
 def _serving_callable(recipe: Recipe, model: Any, contract: ServingContract) -> tuple[Any, list]:
     """The recipe's serving function with outputs checked and cast to the contract."""
@@ -110,11 +169,11 @@ def _serving_callable(recipe: Recipe, model: Any, contract: ServingContract) -> 
     extra_trackables = list(getattr(serve, "trackables", []))
 
     def endpoint(inputs: Mapping[str, Any]) -> dict[str, Any]:
-        # TF Serving feeds tensors of any shape into the graph: check rank and fixed dims here
-        # so a bad request gets "Shape of tensor history [2,6,3] is not compatible with
-        # expected shape [?,5,3]" rather than an error deep inside the model.
-        checked = {k: tf.ensure_shape(v, contract.inputs[k].shape) for k, v in inputs.items()}
-        outputs = serve(checked)
+        # TF Serving feeds tensors of any shape and value: shapes and finiteness are checked
+        # first, so a bad request fails naming its input (not deep inside the model, or not
+        # at all: a NaN would flow through to a confident wrong answer)
+        checked = contract.checked_tensors(inputs)
+        outputs = _call_serving(serve, checked, recipe, model, contract)
         if not isinstance(outputs, Mapping) or set(outputs) != set(contract.outputs):
             got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
             raise ExportError(
@@ -180,12 +239,14 @@ def _write_savedmodel(recipe: Recipe, model: Any, contract: ServingContract, out
     return lstm_paths
 
 
-def _expected_outputs(recipe: Recipe, model: Any, inputs: Mapping[str, np.ndarray]) -> dict:
+def _expected_outputs(recipe: Recipe, model: Any, contract: ServingContract,
+                      inputs: Mapping[str, np.ndarray]) -> dict:
     import tensorflow as tf
 
     serve = recipe.serving_function(model)
     tensors = {k: tf.constant(v) for k, v in inputs.items()}
-    return {k: np.asarray(v) for k, v in serve(tensors).items()}
+    return {k: np.asarray(v) for k, v in _call_serving(serve, tensors, recipe, model,
+                                                       contract).items()}
 
 
 class _EmbeddedDefault:
@@ -258,13 +319,7 @@ def export(
         )
     model, recipe = _resolve(model_or_recipe, model, recipe, name)
     name = name or recipe.name
-    raw_contract = recipe.serving_contract(model)
-    if raw_contract is None:
-        raise ExportError(
-            f"recipe {recipe.name!r} has no serving contract (Recipe.serving_contract returned "
-            "None), so its models cannot be exported"
-        )
-    contract = ServingContract.from_mapping(raw_contract)
+    contract = _contract_of(recipe, model)
     inputs, sample_source = _sample_inputs(recipe, model, contract, data, sample_inputs, n_samples)
     base_dir = Path(base_dir)
     created = [p for p in (base_dir, base_dir / name) if not p.exists()]
@@ -304,7 +359,7 @@ def export(
                 "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 "versions": versions(),
             }
-            expected = _expected_outputs(recipe, model, inputs)
+            expected = _expected_outputs(recipe, model, contract, inputs)
             verification = None
             if verify:
                 from lstm_zoo.serving.verify import verify_export
