@@ -40,3 +40,21 @@ class ModelFileError(LstmZooError, ValueError):
 class OutputError(LstmZooError, OSError):
     """An output folder or file that cannot be written: a file where a folder is expected, a
     finished run in the way, a full disk ..."""
+
+
+EXCERPT_CHARS = 60  # how much of a quoted value an error message shows
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)`` for an error message, shortened to about ``limit`` characters.
+
+    A cell of a data file can be megabytes long; echoing it whole buried the message (52 MB of
+    stderr for one bad cell).  A long string shows its first ``limit`` characters, an ellipsis
+    and its full length; any other long repr is cut the same way.
+    """
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    text = repr(value)
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text):,} characters)"
+    return text

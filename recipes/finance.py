@@ -146,7 +146,7 @@ def validate_prices(
     if len(bad):
         raise DataError(
             f"{source}: column {price_col!r} has non-positive price {prices.iloc[bad[0]]!r} at "
-            f"line {bad[0] + 2} (log returns need prices > 0)"
+            f"line {ts.file_line(values, bad[0])} (log returns need prices > 0)"
         )
     return prices, counts[price_col]
 

@@ -41,7 +41,7 @@ import pandas as pd
 from keras import ops
 
 from lstm_zoo.data import timeseries as ts
-from lstm_zoo.errors import DataError
+from lstm_zoo.errors import DataError, excerpt
 from lstm_zoo.models.classifier import build_sequence_classifier
 from lstm_zoo.models.stack import accepts_lstm_options, lstm_switch_space
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
@@ -152,7 +152,7 @@ def validate_transactions(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         missing = np.flatnonzero(numbers[column].isna().to_numpy())
         if len(missing):
             raise DataError(f"{source}: column {column!r} has a missing value at line "
-                            f"{missing[0] + 2} ({len(missing)} in all; transactions cannot be "
+                            f"{ts.file_line(frame, missing[0])} ({len(missing)} in all; transactions cannot be "
                             "interpolated, fix or drop those rows)")
     rules = {"amount": (lambda v: v >= 0, "a number >= 0"),
              "category": (lambda v: (v >= 0) & (v == np.round(v)), "an integer code >= 0"),
@@ -162,22 +162,24 @@ def validate_transactions(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         bad = np.flatnonzero(~ok(numbers[column].to_numpy()))
         if len(bad):
             raise DataError(f"{source}: column {column!r} has value {numbers[column].iloc[bad[0]]!r} "
-                            f"at line {bad[0] + 2}; expected {expected}")
+                            f"at line {ts.file_line(frame, bad[0])}; expected {expected}")
     if frame["account_id"].isna().any():
         row = int(np.flatnonzero(frame["account_id"].isna().to_numpy())[0])
-        raise DataError(f"{source}: column 'account_id' is empty at line {row + 2}")
+        raise DataError(f"{source}: column 'account_id' is empty at line {ts.file_line(frame, row)}")
     try:
         stamps = pd.to_datetime(frame["timestamp"], errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise DataError(f"{source}: column 'timestamp' cannot be parsed as times: {exc}") from None
+        raise DataError(f"{source}: column 'timestamp' cannot be parsed as times: "
+                        f"{excerpt(str(exc), 300)}") from None
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if len(bad):
         raise DataError(f"{source}: column 'timestamp' has an empty or unparseable value "
-                        f"{frame['timestamp'].iloc[bad[0]]!r} at line {bad[0] + 2}")
+                        f"{excerpt(frame['timestamp'].iloc[bad[0]])} at line {ts.file_line(frame, bad[0])}")
     out = pd.DataFrame({"account_id": frame["account_id"].astype(str), "timestamp": stamps,
                         **{c: numbers[c] for c in numbers.columns}})
     if "fraud_pattern" in frame.columns:
         out["fraud_pattern"] = frame["fraud_pattern"].fillna("").astype(str)
+    out.attrs.update(frame.attrs)  # the file's line map, for the order check's messages
     _check_account_order(out, source)
     return out
 
@@ -193,9 +195,9 @@ def _check_account_order(frame: pd.DataFrame, source: str) -> None:
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{source}: column 'timestamp' has {what} for account {accounts[k + 1]!r}: "
-                f"{pd.Timestamp(times[k + 1])} at line {order[k + 1] + 2} after "
-                f"{pd.Timestamp(times[k])} at line {order[k] + 2} (each account's transactions "
+                f"{source}: column 'timestamp' has {what} for account {excerpt(accounts[k + 1])}: "
+                f"{pd.Timestamp(times[k + 1])} at line {ts.file_line(frame, order[k + 1])} after "
+                f"{pd.Timestamp(times[k])} at line {ts.file_line(frame, order[k])} (each account's transactions "
                 "must be in strictly increasing time order)")
 
 

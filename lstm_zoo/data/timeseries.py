@@ -14,12 +14,16 @@ One place for the things every time-series recipe must get right, so each recipe
 * :func:`forecast_errors`, :func:`compare_to_baselines` — MAE/RMSE per horizon step;
 * :func:`load_series_csv` and :func:`window_series` — the whole pipeline in two calls.
 
-Line numbers in messages are 1-based lines of the CSV file (the header is line 1), so a user
-can open the file at the reported line.  Everything here is numpy/pandas; no TensorFlow.
+Line numbers in messages are the 1-based physical lines of the CSV file (the header is line
+1; blank lines and line breaks inside quoted cells are counted), so a user can open the file at
+the reported line: :func:`read_csv` attaches a :class:`FileLines` map to the frame it returns,
+and :func:`file_line` reads it.  Quoted cell values are shortened to an excerpt
+(:func:`lstm_zoo.errors.excerpt`).  Everything here is numpy/pandas; no TensorFlow.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstm_zoo.errors import DataError
+from lstm_zoo.errors import DataError, excerpt
 
 __all__ = [
     "Scaler",
@@ -39,6 +43,8 @@ __all__ = [
     "WindowedSeries",
     "chronological_split",
     "compare_to_baselines",
+    "FileLines",
+    "file_line",
     "fill_gaps",
     "fit_scaler",
     "forecast_errors",
@@ -54,18 +60,92 @@ __all__ = [
     "window_series",
 ]
 
-HEADER_LINES = 1  # data row i (0-based) is on line i + 2 of the file
+HEADER_LINES = 1  # without a line map, data row i (0-based) is taken to be on line i + 2
+LINES_ATTR = "lstm_zoo.file_lines"  # DataFrame.attrs key of a frame's FileLines
 
 
-def _line(row: int) -> int:
-    """The 1-based file line of 0-based data row ``row`` (line 1 is the header)."""
-    return int(row) + HEADER_LINES + 1
+class FileLines:
+    """The physical 1-based line of each 0-based data row of a CSV file, for messages.
+
+    pandas skips blank (or whitespace-only) lines and reads a quoted cell across line breaks,
+    so row ``i`` is not always on line ``i + 2``.  The map is computed on first use (only
+    error messages need it) by reading the file again with :mod:`csv`; when its record count
+    does not match the frame's rows (read options this reader does not mirror) it falls back
+    to ``i + 2``.
+    """
+
+    _MIRRORED = {"dtype", "nrows", "encoding", "sep", "delimiter", "usecols", "parse_dates",
+                 "na_values", "keep_default_na", "low_memory", "index_col"}
+
+    def __init__(self, path: Path, n_rows: int, read_options: Mapping[str, Any]) -> None:
+        self.path, self.n_rows, self.options = path, n_rows, dict(read_options)
+        self._starts: list[int] | None = None
+
+    def __deepcopy__(self, memo: dict) -> FileLines:  # pandas deep-copies attrs; share the map
+        return self
+
+    def __call__(self, row: int) -> int:
+        starts = self._record_starts()
+        row = int(row)
+        return starts[row] if 0 <= row < len(starts) else row + HEADER_LINES + 1
+
+    def _record_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = []
+            if set(self.options) <= self._MIRRORED:
+                try:
+                    starts = self._read_starts()
+                except (OSError, UnicodeDecodeError, csv.Error):
+                    starts = []
+                if len(starts) >= self.n_rows:
+                    self._starts = starts[: self.n_rows]
+        return self._starts
+
+    def _read_starts(self) -> list[int]:
+        """The first line of every non-blank record after the header."""
+        sep = self.options.get("sep", self.options.get("delimiter", ","))
+        starts: list[int] = []
+        with open(self.path, newline="", encoding=self.options.get("encoding", "utf-8")) as f:
+            reader = csv.reader(f, delimiter=sep if isinstance(sep, str) and len(sep) == 1
+                                else ",")
+            ended = 0  # the last line of the previous record
+            for record in reader:
+                if record and not (len(record) == 1 and not record[0].strip()):
+                    starts.append(ended + 1)
+                ended = reader.line_num
+        return starts[1:]  # the first record is the header
 
 
-def _lines_text(rows: Sequence[int], limit: int = 5) -> str:
-    shown = ", ".join(str(_line(r)) for r in rows[:limit])
+def file_line(frame: pd.DataFrame, row: int) -> int:
+    """The 1-based physical file line of 0-based data row ``row`` of a frame from
+    :func:`read_csv` (or derived from one; ``row + 2`` for a frame without a line map)."""
+    lines = frame.attrs.get(LINES_ATTR)
+    return lines(row) if lines is not None else int(row) + HEADER_LINES + 1
+
+
+def _lines_text(frame: pd.DataFrame, rows: Sequence[int], limit: int = 5) -> str:
+    shown = ", ".join(str(file_line(frame, r)) for r in rows[:limit])
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return f"line{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> DataError:
+    """A clear error for a file that is not UTF-8: the line and byte offset of the first bad
+    byte in the file (pandas' exception counts from the start of its read buffer, not the
+    file) and what to do about it."""
+    data = path.read_bytes()
+    try:
+        data.decode(exc.encoding or "utf-8")
+        offset, bad = exc.start, exc.object[exc.start:exc.start + 1]
+    except UnicodeDecodeError as found:
+        offset, bad = found.start, data[found.start:found.start + 1]
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return DataError(
+        f"{path}: line {line} is not valid UTF-8: byte 0x{bad.hex()} at byte offset {offset} of "
+        f"the file (0-based; column {offset - line_start + 1} of line {line}); the file is not "
+        "UTF-8 (perhaps Latin-1 or Windows-1252): re-save it as UTF-8"
+    )
 
 
 # ---- loading and validation ----------------------------------------------------------------
@@ -88,11 +168,14 @@ def read_csv(path: str | Path, **read_options: Any) -> pd.DataFrame:
         frame = pd.read_csv(path, **read_options)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (expected a CSV header and data rows)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path}: not a readable CSV file: {excerpt(str(exc), 300)}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise DataError(f"{path}: has a header but no data rows")
+    frame.attrs[LINES_ATTR] = FileLines(path, len(frame), read_options)
     return frame
 
 
@@ -101,8 +184,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, source: str)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the file has: {', '.join(map(repr, frame.columns))}"
+            f"{source}: missing column(s) {', '.join(map(excerpt, missing))}; "
+            f"the file has: {', '.join(map(excerpt, frame.columns))}"
         )
 
 
@@ -119,17 +202,19 @@ def numeric_columns(frame: pd.DataFrame, columns: Sequence[str], *, source: str)
         if len(bad):
             first = bad[0]
             raise DataError(
-                f"{source}: column {column!r} has non-numeric value {raw.iloc[first]!r} at "
-                f"{_lines_text(list(bad))} (expected numbers; leave a cell empty or NA for a gap)"
+                f"{source}: column {column!r} has non-numeric value {excerpt(raw.iloc[first])} at "
+                f"{_lines_text(frame, list(bad))} (expected numbers; leave a cell empty or NA for a gap)"
             )
         arr = values.to_numpy(dtype="float64")
         infinite = np.flatnonzero(np.isinf(arr))
         if len(infinite):
             raise DataError(
-                f"{source}: column {column!r} has an infinite value at {_lines_text(list(infinite))}"
+                f"{source}: column {column!r} has an infinite value at {_lines_text(frame, list(infinite))}"
             )
         out[column] = arr
-    return pd.DataFrame(out, index=frame.index)
+    numbers = pd.DataFrame(out, index=frame.index)
+    numbers.attrs.update(frame.attrs)  # keep the file's line map for later messages
+    return numbers
 
 
 def time_index(
@@ -151,13 +236,14 @@ def time_index(
             parts = frame[columns].apply(pd.to_numeric, errors="coerce")
             stamps = pd.to_datetime(parts, errors="coerce")
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{source}: time column {label!r} cannot be parsed as dates: {exc}") from None
+        raise DataError(f"{source}: time column {label!r} cannot be parsed as dates: "
+                        f"{excerpt(str(exc), 300)}") from None
     bad = np.flatnonzero(stamps.isna().to_numpy())
     if len(bad):
         shown = frame[columns].iloc[bad[0]].tolist()
         raise DataError(
             f"{source}: time column {label!r} has an empty or unparseable timestamp "
-            f"{shown if len(shown) > 1 else shown[0]!r} at {_lines_text(list(bad))}"
+            f"{excerpt(shown if len(shown) > 1 else shown[0])} at {_lines_text(frame, list(bad))}"
         )
     index = pd.DatetimeIndex(stamps).as_unit("ns")
     values = index.asi8
@@ -166,14 +252,14 @@ def time_index(
     if len(duplicated):
         raise DataError(
             f"{source}: time column {label!r} has duplicated timestamp {index[duplicated[0]]} at "
-            f"{_lines_text(list(duplicated))} (each timestamp must appear once)"
+            f"{_lines_text(frame, list(duplicated))} (each timestamp must appear once)"
         )
     backwards = np.flatnonzero(steps < 0) + 1
     if len(backwards):
         row = backwards[0]
         raise DataError(
             f"{source}: time column {label!r} is not in increasing order: {index[row]} at "
-            f"{_lines_text([row])} comes after {index[row - 1]} (sort the file by time)"
+            f"{_lines_text(frame, [row])} comes after {index[row - 1]} (sort the file by time)"
         )
     return index
 
@@ -198,7 +284,7 @@ def regularize(
     if len(off_grid):
         row = off_grid[0]
         raise DataError(
-            f"{source}: timestamp {index[row]} at {_lines_text([row])} is off the regular "
+            f"{source}: timestamp {index[row]} at {_lines_text(values, [row])} is off the regular "
             f"{step} grid starting at {index[0]} (expected evenly spaced rows)"
         )
     positions = (index.asi8 - index.asi8[0]) // step_ns
@@ -208,6 +294,7 @@ def regularize(
     full = pd.DataFrame(np.nan, index=pd.date_range(index[0], periods=n, freq=step),
                         columns=values.columns)
     full.iloc[positions] = values.to_numpy()
+    full.attrs.update(values.attrs)  # source rows keep pointing at the file's lines
     return full, step, source_row
 
 
@@ -240,9 +327,9 @@ def fill_gaps(
             at_edge = start == 0 or stop == len(frame)
             if length > max_gap or at_edge:
                 rows = [int(r) for r in source_row[start:stop] if r >= 0]
-                where = f"around {_lines_text(rows)}" if rows else (
+                where = f"around {_lines_text(frame, rows)}" if rows else (
                     f"(timestamps absent from the file; the gap follows "
-                    f"{_lines_text([int(source_row[start - 1])])})" if start > 0 else ""
+                    f"{_lines_text(frame, [int(source_row[start - 1])])})" if start > 0 else ""
                 )
                 why = (
                     f"longer than the {max_gap} step(s) that may be interpolated"

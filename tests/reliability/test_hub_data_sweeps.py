@@ -148,3 +148,90 @@ def test_unsupported_url_scheme_is_named(location, tmp_path, monkeypatch):
     monkeypatch.setenv("LSTM_ZOO_HUB", location)
     with pytest.raises(HubError, match="unsupported URL scheme"):
         hub.available()
+
+
+# ---- 24.8, 24.12, 24.13: CSV messages ------------------------------------------------------------
+def _hourly(hours: range) -> list[str]:
+    return [f"2020-01-01 {h:02d}:00,{h}" for h in hours]
+
+
+def test_line_numbers_are_physical_lines_despite_blank_lines_and_quoted_breaks(tmp_path):
+    """24.8: blank lines and a multi-line quoted cell shifted the reported line (151 for 153)."""
+    from lstm_zoo.data import timeseries as ts
+    from lstm_zoo.errors import DataError
+
+    rows = _hourly(range(20))
+    lines = ["time,a", *rows[:5], "", "   ", *rows[5:8], '2020-01-01 08:00,"multi', 'line"',
+             *rows[9:12], '2020-01-01 12:00,oops', *rows[13:]]
+    path = tmp_path / "gappy.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert lines.index("2020-01-01 12:00,oops") + 1 == 17  # pandas' row 12 (row + 2 = 14)
+    with pytest.raises(DataError, match=r"'multi\\nline' at lines 12, 17 "):
+        ts.load_series_csv(path, time="time", columns=["a"])
+    lines[11:13] = ["2020-01-01 08:00,8"]  # now line 16 holds the bad cell
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"'oops' at line 16 "):
+        ts.load_series_csv(path, time="time", columns=["a"])
+    lines[15] = "2020-01-01 11:00,12"  # a duplicated timestamp on line 16
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"duplicated timestamp .* at line 16 "):
+        ts.load_series_csv(path, time="time", columns=["a"])
+
+
+def test_fraud_line_numbers_count_blank_lines(tmp_path):
+    """24.8: the fraud recipe's own checks report the physical line too."""
+    from lstm_zoo.data import timeseries as ts
+    from lstm_zoo.errors import DataError
+    from lstm_zoo.recipes.fraud import COLUMNS, validate_transactions
+
+    header = ",".join(COLUMNS)
+    good = {"account_id": "a1", "timestamp": "2020-01-01 00:00", "amount": "1.5",
+            "category": "2", "is_online": "0", "is_fraud": "0"}
+    row = ",".join(good.get(c, "") for c in COLUMNS)
+    bad = ",".join({**good, "is_online": "7", "timestamp": "2020-01-02"}.get(c, "")
+                   for c in COLUMNS)
+    path = tmp_path / "tx.csv"
+    path.write_text("\n".join([header, row, "", "", bad]) + "\n")
+    with pytest.raises(DataError, match=r"'is_online' has value \S*7\.0\)? at line 5;"):
+        validate_transactions(ts.read_csv(path, dtype={"account_id": str}), source=str(path))
+
+
+def test_a_huge_cell_is_quoted_as_a_short_excerpt(tmp_path):
+    """24.12: a 50 MB text cell was echoed whole into the error (52 MB of stderr)."""
+    from lstm_zoo.data import timeseries as ts
+    from lstm_zoo.errors import DataError, excerpt
+
+    huge = "x" * 5_000_000
+    path = tmp_path / "huge.csv"
+    path.write_text("\n".join(["time,a", *_hourly(range(3)), f"2020-01-01 03:00,{huge}",
+                               *_hourly(range(4, 8))]) + "\n")
+    with pytest.raises(DataError) as caught:
+        ts.load_series_csv(path, time="time", columns=["a"])
+    message = str(caught.value)
+    assert len(message) < 400, len(message)
+    assert "'xxxxxxxx" in message and "5,000,000 characters" in message and "line 5" in message
+    path.write_text("\n".join(["time,a", *_hourly(range(3)), f"{huge},3"]) + "\n")
+    with pytest.raises(DataError) as caught:
+        ts.load_series_csv(path, time="time", columns=["a"])
+    assert len(str(caught.value)) < 400
+    assert excerpt("short") == "'short'" and excerpt(3.5) == "3.5"
+
+
+def test_latin1_file_names_the_line_and_byte_and_says_to_resave_as_utf8(tmp_path):
+    """24.13: "byte 0xe9 in position 4" pointed at the wrong byte and gave no remedy."""
+    from lstm_zoo.data import timeseries as ts
+    from lstm_zoo.errors import DataError
+
+    data = "date,humidity,temp\xe9rature\n2020-01-01,1,2\n".encode("latin-1")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(data)
+    with pytest.raises(DataError) as caught:
+        ts.read_csv(path)
+    message = str(caught.value)
+    offset = data.index(b"\xe9")
+    assert f"byte 0xe9 at byte offset {offset} " in message and "line 1 " in message
+    assert "not UTF-8" in message and "re-save it as UTF-8" in message
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 100_000 + b"3,caf\xe9\n")  # past pandas' buffer
+    with pytest.raises(DataError) as caught:
+        ts.read_csv(path)
+    assert "line 100002 " in str(caught.value) and "column 6 " in str(caught.value)
