@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lstm_zoo.data import timeseries as ts
-from lstm_zoo.errors import DataError
+from lstm_zoo.errors import DataError, excerpt
 from lstm_zoo.models.stack import accepts_lstm_options
 from lstm_zoo.recipe import Option, Recipe, RecipeData, TrainConfig
 from lstm_zoo.registry import register_model, register_recipe
@@ -191,7 +191,7 @@ class WeatherRecipe(Recipe):
             raise DataError(
                 f"{source}: not a known weather format (Seattle daily or Beijing hourly); for "
                 f"another CSV pass --time-col, --features and --target (columns: "
-                f"{', '.join(header)})"
+                f"{', '.join(map(excerpt, header))})"
             )
         inputs = inputs + [t for t in targets if t not in inputs]  # baselines read the targets
         lookback = lookback or spec.get("lookback", DEFAULT_LOOKBACK)

@@ -235,3 +235,15 @@ def test_latin1_file_names_the_line_and_byte_and_says_to_resave_as_utf8(tmp_path
     with pytest.raises(DataError) as caught:
         ts.read_csv(path)
     assert "line 100002 " in str(caught.value) and "column 6 " in str(caught.value)
+
+
+def test_weather_unknown_format_quotes_a_huge_header_cell_shortly(tmp_path):
+    """24.12: the weather recipe listed the header's columns whole in its format error."""
+    from lstm_zoo.errors import DataError
+    from lstm_zoo.recipes.weather import WeatherRecipe
+
+    path = tmp_path / "wide.csv"
+    path.write_text(f"when,{'h' * 2_000_000}\n2020-01-01,1\n")
+    with pytest.raises(DataError, match="not a known weather format") as caught:
+        WeatherRecipe().load(path)
+    assert len(str(caught.value)) < 600 and "2,000,000 characters" in str(caught.value)
