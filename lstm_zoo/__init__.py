@@ -36,6 +36,7 @@ _LAZY = {
     "pull": "lstm_zoo.hub.pretrained",
     "load_pretrained": "lstm_zoo.hub.pretrained",
     "tune": "lstm_zoo.tuning.sweep",
+    "from_pretrained": "lstm_zoo.hub.task",
 }
 
 
@@ -53,6 +54,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "export",
+    "from_pretrained",
     "get_model",
     "get_recipe",
     "list_models",

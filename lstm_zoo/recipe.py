@@ -275,6 +275,19 @@ class Recipe(abc.ABC):
 
         return serve
 
+    def client_inputs(self, table: Any, card: Mapping[str, Any]) -> tuple[dict[str, Any], dict]:
+        """The serving inputs a client's table (a CSV path or a pandas DataFrame) stands for,
+        for a pretrained model whose manifest is ``card``; plus what the answer needs besides
+        the outputs (``"timestamps"`` and ``"targets"`` for a forecast).
+
+        Recipes whose clients hold files (forecasters: the window after the table's last row)
+        override it; the default says the recipe takes its raw serving inputs only.
+        """
+        from lstm_zoo.errors import DataError
+
+        raise DataError(f"recipe {self.name!r} takes its serving inputs directly, not a table; "
+                        "pass them as the signature names them")
+
     def sample_inputs(self, model: Any, data: RecipeData, n: int = 4) -> dict[str, Any]:
         """A few raw inputs matching the serving contract (for verification and warmup).
 
@@ -293,6 +306,25 @@ class Recipe(abc.ABC):
         if isinstance(x, Mapping):
             x = x[in_key]
         return {in_key: x[:n]}
+
+
+def recipe_option_args(options: Mapping[str, Any] | None) -> list[str]:
+    """Recipe options (argparse dests) back as command-line flags, for recorded commands
+    (a published model's train/evaluate lines, a sweep's retrain line): ``None``/``False``
+    are left out, ``True`` is the bare flag, a list repeats the flag."""
+    args: list[str] = []
+    for dest, value in sorted((options or {}).items()):
+        flag = "--" + dest.replace("_", "-")
+        if value is None or value is False:
+            continue
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                args += [flag, str(item)]
+        else:
+            args += [flag, str(value)]
+    return args
 
 
 def repeating_batches(x: Any, y: Any = None, sample_weight: Any = None, *,

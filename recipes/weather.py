@@ -18,6 +18,9 @@ saved model takes raw history and returns raw forecasts (°C for the weather dat
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +237,32 @@ class WeatherRecipe(Recipe):
         return RecipeData(xy(windows.train), xy(windows.val), xy(windows.test),
                           model_args, info, extras)
 
+    def client_inputs(self, table: Any, card: Mapping[str, Any]) -> tuple[dict[str, Any], dict]:
+        """The history window after a table's last row, checked like training data (columns,
+        numbers, a regular time grid, gaps up to 3 steps filled), and the forecast timestamps.
+
+        ``table`` is a CSV path or a pandas DataFrame in the format the model was trained on
+        (Beijing hourly or Seattle daily: found by its columns); ``card`` is the manifest.
+        """
+        info = card["data"]["info"]
+        features, lookback = list(info["features"]), int(info["lookback"])
+        with _table_as_csv(table) as (path, source):
+            header = list(ts.read_csv(path, nrows=1).columns)
+            spec = FORMATS.get(detect_format(header) or "", {})
+            if not spec:
+                raise DataError(f"{source}: the columns {', '.join(header)} are not those of a "
+                                f"known weather format; this model needs a time column and "
+                                f"{', '.join(features)}")
+            series = ts.load_series_csv(path, time=spec["time"], columns=features, source=source)
+        rows = len(series.frame)
+        if rows < lookback:
+            raise DataError(f"{source}: {rows} rows after gap filling, but one forecast needs "
+                            f"the last {lookback} steps of {', '.join(features)}")
+        window = series.frame[features].to_numpy(dtype="float32")[-lookback:]
+        last = series.frame.index[-1]
+        times = [last + series.step * (i + 1) for i in range(int(info["horizon"]))]
+        return {"history": window[None]}, {"timestamps": times, "targets": info["targets"]}
+
     # ---- model and training ---------------------------------------------------------------
     def build_model(self, data: RecipeData, **hparams: Any) -> Any:
         """``weather-lstm`` with data-derived arguments, the format's validated defaults
@@ -364,3 +393,16 @@ class WeatherRecipe(Recipe):
             "inputs": {"history": ("float32", tuple(model.inputs[0].shape))},
             "outputs": {"forecast": ("float32", tuple(model.outputs[0].shape))},
         }
+
+
+@contextlib.contextmanager
+def _table_as_csv(table: Any) -> Iterator[tuple[Path, str]]:
+    """``(path, source name)`` of a CSV path, or of a DataFrame written to a temporary CSV (so
+    both go through the same checks as training data)."""
+    if isinstance(table, str | Path):
+        yield Path(table), str(table)
+        return
+    with tempfile.TemporaryDirectory(prefix="lstm_zoo_table_") as folder:
+        path = Path(folder) / "table.csv"
+        table.to_csv(path, index=False)
+        yield path, "the DataFrame"

@@ -59,10 +59,14 @@ __all__ = [
 
 
 # ---- where things are -----------------------------------------------------------------------
+#: The folder holding the ``lstm_zoo`` package: a checkout's root in a source or editable install.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
 def repo_saved_models() -> Path | None:
     """The repository's ``saved_models/``: beside the package (source/editable installs), else
     in the current directory (a checkout whose package was ``pip install .``-ed as a wheel)."""
-    for candidate in (Path(__file__).resolve().parents[1] / "saved_models",
+    for candidate in (SOURCE_ROOT / "saved_models",
                       Path.cwd() / "saved_models"):
         if (candidate / INDEX_FILE).is_file():
             return candidate

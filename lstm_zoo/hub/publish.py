@@ -36,7 +36,8 @@ from lstm_zoo.hub.manifest import (
     read_manifest,
     verify_version_dir,
 )
-from lstm_zoo.hub.pretrained import repo_saved_models
+from lstm_zoo.hub.pretrained import SOURCE_ROOT, repo_saved_models
+from lstm_zoo.recipe import recipe_option_args
 from lstm_zoo.serving.layout import next_version
 
 MAX_MODEL_BYTES = 25_000_000  # one published version (25 MB, as the hub's limits are stated)
@@ -70,7 +71,7 @@ def default_hub_dir(hub_dir: str | os.PathLike | None = None) -> Path:
     found = repo_saved_models()
     if found is not None:
         return found
-    candidate = Path(__file__).resolve().parents[1] / "saved_models"
+    candidate = SOURCE_ROOT / "saved_models"
     if (candidate.parent / "pyproject.toml").is_file():
         return candidate
     raise HubError("no saved_models/ folder beside this installation (not a source checkout); "
@@ -208,23 +209,6 @@ def headline_from(metrics: Mapping[str, Any], key: str, higher_is_better: bool) 
 
 
 
-def recipe_option_args(options: Mapping[str, Any] | None) -> list[str]:
-    """Recipe options (argparse dests) back as command-line flags, for recorded commands."""
-    args: list[str] = []
-    for dest, value in sorted((options or {}).items()):
-        flag = "--" + dest.replace("_", "-")
-        if value is None or value is False:
-            continue
-        if value is True:
-            args.append(flag)
-        elif isinstance(value, list | tuple):
-            for item in value:
-                args += [flag, str(item)]
-        else:
-            args += [flag, str(value)]
-    return args
-
-
 def evaluate_command(recipe_name: str, name: str, version: str, seed: int,
                      data: str | os.PathLike | None, options: Mapping[str, Any] | None) -> str:
     """The shell line that pulls ``name:version`` and re-computes its test metrics."""
@@ -276,7 +260,7 @@ def source_revision() -> dict[str, Any] | None:
     publish time (so a manifest names the code that trained the model); None outside git."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
+    root = SOURCE_ROOT
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
                                 capture_output=True, text=True, timeout=30).stdout.strip()

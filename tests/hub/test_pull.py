@@ -259,3 +259,10 @@ def test_a_checkout_in_the_current_directory_is_found(published_hub, tmp_path, m
     monkeypatch.chdir(checkout)
     assert hub.repo_saved_models() == checkout / "saved_models"
     assert hub.pull("tiny", version=1) == checkout / "saved_models" / "tiny" / "1"
+
+
+def test_the_checkout_hub_is_found_from_any_directory(tmp_path, monkeypatch):
+    """A source/editable install finds the checkout's saved_models/ wherever Python runs."""
+    monkeypatch.chdir(tmp_path)
+    found = hub.repo_saved_models()
+    assert found == Path(__file__).resolve().parents[2] / "saved_models"
