@@ -11,7 +11,8 @@ import pytest
 from lstm_zoo import cli
 from lstm_zoo.tuning.oracle import make_oracle
 from lstm_zoo.tuning.results import read_trials
-from lstm_zoo.tuning.sweep import check_search_space, tune
+from lstm_zoo.tuning.hypermodel import check_search_space
+from lstm_zoo.tuning.sweep import tune
 
 
 def test_sweep_interrupted_after_one_trial_resumes_without_redoing_it(
@@ -118,7 +119,7 @@ def test_search_space_of_the_default_protocol_is_usable(tiny_module):
 
 def test_retrain_values_are_what_search_space_returns(tiny_module, tmp_path):
     """Derived keys (weather's proj_units from a 'projection' switch) are retrained as such."""
-    from lstm_zoo.tuning.sweep import recipe_hparams
+    from lstm_zoo.tuning.hypermodel import recipe_hparams
 
     class Derived(tiny_module.TinyRecipe):
         def search_space(self, hp):
