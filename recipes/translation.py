@@ -113,6 +113,7 @@ def translate(model: Any, sentences: str | Sequence[str], beam_size: int = DEFAU
     for i, sentence in enumerate(batch):
         if not isinstance(sentence, str):
             raise DataError(f"sentence {i} is a {type(sentence).__name__}, expected str")
+    batch = [_utf8_bytes(sentence) for sentence in batch]
     if strict and batch:
         lengths = text.tokenize(batch, model.source_scheme, model.lowercase_source).row_lengths()
         for i, n in enumerate(lengths.numpy()):
@@ -127,6 +128,17 @@ def translate(model: Any, sentences: str | Sequence[str], beam_size: int = DEFAU
         chunk = np.array(batch[start:start + batch_size], dtype=object)
         out += [t.decode("utf-8") for t in fn(chunk).numpy()]
     return out[0] if single else out
+
+
+def _utf8_bytes(sentence: str) -> bytes:
+    """``sentence`` as UTF-8 bytes, its undecodable bytes (lone surrogates, as Python reads
+    invalid UTF-8 from argv or a file opened with ``errors="surrogateescape"``) passed on as
+    invalid bytes for :func:`lstm_zoo.data.text.clean` to replace; TensorFlow refused the
+    whole batch for one such character."""
+    try:
+        return sentence.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no escaped byte became
+        return sentence.encode("utf-8", "surrogatepass")
 
 
 # ---------------------------------------------------------------------------------- data

@@ -38,15 +38,28 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
+# Whitespace in the Unicode sense: RE2's \s is ASCII only, so a no-break or ideographic space
+# (or a zero-width space / BOM) would otherwise become a "punctuation" token of its own.
+_SPACES = r"[\s\p{Z}\x{85}\x{200B}\x{FEFF}]+"
+
+
 def clean(texts: Any, lowercase: bool = False) -> Any:
-    """Repair invalid UTF-8 (to U+FFFD, which maps to the OOV token), trim, collapse spaces
-    and optionally lowercase (Unicode-aware) a ``tf.string`` tensor."""
+    """Repair invalid UTF-8, trim, collapse whitespace and optionally lowercase
+    (Unicode-aware) a ``tf.string`` tensor.
+
+    Invalid bytes and C0 control characters (tabs, newlines ...) become spaces: the rest of the
+    sentence is kept, and a run of bad bytes does not turn into a run of OOV tokens (with one
+    U+FFFD token per bad byte the trained translator stopped early: "A man \\xff... is
+    riding." gave "Ein Mann.").  Any Unicode whitespace counts as a space, so whitespace-only
+    text is cleaned to ``""`` (zero tokens).
+    """
     import tensorflow as tf
 
     texts = tf.strings.unicode_transcode(
-        texts, "UTF-8", "UTF-8", errors="replace", replace_control_characters=True
+        texts, "UTF-8", "UTF-8", errors="replace", replacement_char=ord(" "),
+        replace_control_characters=True,
     )
-    texts = tf.strings.regex_replace(texts, r"\s+", " ")
+    texts = tf.strings.regex_replace(texts, _SPACES, " ")
     texts = tf.strings.strip(texts)
     if lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")

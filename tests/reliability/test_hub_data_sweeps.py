@@ -247,3 +247,73 @@ def test_weather_unknown_format_quotes_a_huge_header_cell_shortly(tmp_path):
     with pytest.raises(DataError, match="not a known weather format") as caught:
         WeatherRecipe().load(path)
     assert len(str(caught.value)) < 600 and "2,000,000 characters" in str(caught.value)
+
+
+# ---- 24.7: text preprocessing --------------------------------------------------------------------
+WHITESPACE_ONLY = ["", "   ", "\t\n ", "\r\n", "\u00a0", "\u3000 \u2003", "\u200b\ufeff", "\x0b\x0c"]
+
+
+def test_whitespace_only_text_has_no_tokens():
+    """24.7: tabs, newlines and Unicode spaces became U+FFFD or "punctuation" tokens, so
+    whitespace-only input was translated (to ".") instead of giving ""."""
+    from lstm_zoo.data import text
+
+    for scheme in text.TOKEN_SCHEMES:
+        assert text.tokens_as_lists(text.tokenize(WHITESPACE_ONLY, scheme)) == [[]] * len(
+            WHITESPACE_ONLY), scheme
+    assert text.tokens_as_lists(text.tokenize(["a\u00a0b\tc\u3000d"])) == [["a", "b", "c", "d"]]
+
+
+def test_invalid_utf8_inside_a_sentence_keeps_the_rest():
+    """24.7: bad bytes inside a sentence became a run of OOV tokens and the translation
+    stopped there ("A man \\xff... is riding." -> "Ein Mann."); they are replaced, and every
+    word of the sentence is kept."""
+    import tensorflow as tf
+
+    from lstm_zoo.data import text
+
+    clean = text.tokens_as_lists(text.tokenize(["A man is riding."]))[0]
+    for bad in (b"A man \xff\xfe\xfd is riding.", b"A man \xff is \xc0\xaf riding.",
+                b"A man \xe2\x82 is riding.\xff"):
+        tokens = text.tokens_as_lists(text.tokenize(tf.constant([bad])))[0]
+        assert tokens == clean, bad
+    assert text.tokens_as_lists(text.tokenize(tf.constant([b"ri\xffding"]))) == [["ri", "ding"]]
+
+
+@pytest.fixture(scope="module")
+def dot_translator():
+    """An untrained tiny translator whose output layer always says "." (so any sentence with
+    a token translates to dots; only input with no token gives "")."""
+    import keras
+
+    from lstm_zoo.recipes.translation import build_translation_lstm_attention
+
+    keras.utils.set_random_seed(0)
+    model = build_translation_lstm_attention(
+        ["</s>", "hello"], ["<s>", "</s>", "Hallo", "."], embedding_dim=8, units=8,
+        attention_units=8, max_target_length=6, tie_embeddings=False)
+    kernel, bias = model.logits.get_weights()
+    bias[:] = -10.0
+    bias[model.target_vocabulary.index(".") + 2] = 10.0  # after PAD and UNK
+    model.logits.set_weights([kernel, bias])
+    return model
+
+
+def test_whitespace_only_input_translates_to_an_empty_string(dot_translator):
+    """24.7: the README promises "" for empty input; whitespace-only input gave "."."""
+    from lstm_zoo.recipes.translation import translate
+
+    out = translate(dot_translator, ["hello", *WHITESPACE_ONLY], beam_size=1)
+    assert out[0].startswith(".")  # a real token is translated
+    assert out[1:] == [""] * len(WHITESPACE_ONLY)
+    assert translate(dot_translator, "\t \u00a0\n", beam_size=2) == ""
+
+
+def test_python_strings_with_undecodable_bytes_are_translated(dot_translator):
+    """24.7: a str holding invalid UTF-8 as surrogate escapes (how Python reads it from argv
+    or a surrogateescape file) failed the whole batch in TensorFlow; its bad bytes are now
+    replaced like any other and the sentence is translated."""
+    from lstm_zoo.recipes.translation import translate
+
+    sentence = b"hello \xff\xfe there".decode("utf-8", "surrogateescape")
+    assert translate(dot_translator, [sentence, "\udcff\ud800"], beam_size=1) == ["......", ""]
