@@ -251,7 +251,8 @@ def run_distributed(role: str, *, recipe: Any, tuner: str, oracle: Any, config: 
         extra = {"recipe": recipe.name, "tuner": tuner, "seed": seed,
                  "max_trials": oracle.max_trials, "epochs": config.epochs, "finished": True,
                  "chief_seconds": round(time.perf_counter() - started, 1)}
-        return finish_sweep(recipe, directory, objective, direction, extra)
+        return finish_sweep(recipe, directory, objective, direction, extra,
+                            data_source=data, options=options)
 
     if not worker_id or CHIEF_ID in worker_id or any(c.isspace() for c in worker_id):
         raise SweepError(f"a worker needs --worker-id: a stable name without spaces that does "

@@ -133,7 +133,8 @@ def tune(
     if baseline:
         extra["baseline"] = train_defaults(recipe, loaded, config, seed, objective, direction)
     result = finish_sweep(recipe, directory, objective, direction, extra,
-                          tuner=kt_tuner if save_best or export else None, data=loaded)
+                          tuner=kt_tuner if save_best or export else None, data=loaded,
+                          data_source=data, options=options)
     if export is not None and result.best_model_path is not None:
         from lstm_zoo.serving.savedmodel import export as export_model
 

@@ -317,3 +317,55 @@ def test_python_strings_with_undecodable_bytes_are_translated(dot_translator):
 
     sentence = b"hello \xff\xfe there".decode("utf-8", "surrogateescape")
     assert translate(dot_translator, [sentence, "\udcff\ud800"], beam_size=1) == ["......", ""]
+
+
+# ---- 24.5: a sweep's retrain line --------------------------------------------------------------
+def _custom_weather_csv(path: Path, rows: int = 120) -> Path:
+    import math
+
+    lines = ["time,a,b,y"]
+    for i in range(rows):
+        lines.append(f"2021-03-{1 + i // 24:02d} {i % 24:02d}:00,{math.sin(i / 5):.4f},"
+                     f"{math.cos(i / 7):.4f},{math.sin(i / 5) + 0.1 * math.cos(i / 3):.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_retrain_line_reproduces_the_sweeps_data_and_recipe_options(tmp_path, capsys,
+                                                                    monkeypatch):
+    """24.5: the printed "retrain it" line left out --data and the recipe options, so it
+    trained on the embedded Seattle data; the line now parses back to the sweep's settings."""
+    import shlex
+
+    from lstm_zoo import cli
+    from lstm_zoo.commands import train as train_command
+
+    data = _custom_weather_csv(tmp_path / "big data.csv")
+    options = ["--time-col", "time", "--features", "a,b", "--target", "y", "--lookback", "6",
+               "--season", "3", "--horizon", "2"]
+    code = cli.main(["tune", "weather", "--data", str(data), *options, "--max-trials", "1",
+                     "--epochs", "1", "--seed", "3", "--directory", str(tmp_path / "sweep"),
+                     "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "retrain it:" in x).split("retrain it: ", 1)[1]
+    assert "--data" in line and all(flag in line for flag in options[::2])
+
+    seen = {}
+
+    def fake_train(recipe, args, parsed_options):
+        seen.update(recipe=recipe.name, args=args, options=parsed_options)
+        return 0
+
+    monkeypatch.setattr(train_command, "_train", fake_train)
+    argv = shlex.split(line)
+    assert argv[:3] == ["lstm-zoo", "train", "weather"]
+    assert cli.main(argv[1:]) == 0
+    assert seen["recipe"] == "weather" and seen["args"].data == str(data)
+    assert seen["args"].seed == 3 and seen["args"].epochs == 1 and seen["args"].hparam
+    assert {k: v for k, v in seen["options"].items() if v is not None} == {
+        "time_col": "time", "features": "a,b", "target": "y", "lookback": 6, "horizon": 2,
+        "season": 3}
+    record = json.loads((tmp_path / "sweep" / "results.json").read_text())
+    assert record["data"] == str(data) and record["options"]["time_col"] == "time"
+    assert record["best"]["retrain_command"] == line
