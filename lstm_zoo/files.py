@@ -9,15 +9,16 @@ permissions the umask gives (``tempfile`` alone would leave files 0600 and folde
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
 
 _umask_lock = threading.Lock()
 
@@ -55,10 +56,23 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         _as_if_created(tmp)
-        yield tmp
-        os.replace(tmp, target)
+        with _naming(target):
+            yield tmp
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Give an ``OSError`` that names no file (a full disk inside a writer) ``target``'s name,
+    so the message says where the write failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(target)) from exc
 
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> Path:
@@ -96,14 +110,28 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         _as_if_created(tmp, directory=True)
-        yield tmp
-        if target.exists():
+        with _naming(target):
+            yield tmp
+        if not target.exists():
+            os.replace(tmp, target)
+        elif not _exchange(tmp, target):  # tmp now holds the old content, removed below
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``), so ``b`` is
+    never missing; False where the system cannot, and the caller renames twice instead."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0

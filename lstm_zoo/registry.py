@@ -296,6 +296,11 @@ def _entry(name: str) -> ModelEntry:
         raise UnknownNameError(f"unknown model {name!r}; {_suggest(name, _models)}") from None
 
 
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of model ``name`` (its builder and metadata)."""
+    return _entry(name)
+
+
 def list_models(
     pattern: str = "*", task: str | None = None, pretrained: bool | None = None
 ) -> list[str]:

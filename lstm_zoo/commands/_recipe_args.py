@@ -56,8 +56,9 @@ def _dispatch(name: str, description: str, add_common: AddCommon, run: Run, argv
 
     probe = _full_parser(name, description, add_common, add_help=False)
     probe.add_argument("-h", "--help", action="store_true", dest="_help")
-    for action in probe._actions:  # "--help" must work before required options are given
-        action.required = False
+    for action in probe._actions:  # "--help" must work before required options are given,
+        action.required = False  # and a bad value (--epochs 0) is reported by the real parse
+        action.type = action.choices = None
     # first pass: find the recipe name (and whether help was asked for)
     known, _ = _parse_known_quietly(probe, argv)
     if known is None or known.recipe is None:
@@ -88,6 +89,17 @@ def _parse_known_quietly(parser: argparse.ArgumentParser, argv: list[str]):
     finally:
         sys.stderr.close()
         sys.stderr = stderr
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer of 1 or more (``--epochs 0`` trained nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (1 or more), got {value}")
+    return value
 
 
 def parse_hparams(pairs: list[str] | None) -> dict[str, Any]:

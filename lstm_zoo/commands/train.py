@@ -10,6 +10,7 @@ from lstm_zoo.commands._recipe_args import (
     add_data_options,
     add_recipe_command,
     parse_hparams,
+    positive_int,
 )
 
 
@@ -20,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train and evaluate a recipe's model",
         description="Train a recipe's default model, evaluate it next to the naive baselines, "
-        "and write model.keras, metrics.json and PNG plots into --out. A killed run "
-        "resumes from its last epoch when restarted with the same --out.",
+        "and write model.keras, metrics.json and PNG plots into --out (switched in together). "
+        "A killed run resumes from its last epoch when restarted with the same settings and "
+        "--out; a finished run in --out is kept unless --overwrite.",
         add_common=_train_options,
         run=_train,
     )
@@ -31,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train_options(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser)
     parser.add_argument("--out", default=None, help="output directory (default: runs/RECIPE)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
-    parser.add_argument("--batch-size", type=int, help="batch size")
+    parser.add_argument("--epochs", type=positive_int,
+                        help="maximum epochs (early stopping may end sooner)")
+    parser.add_argument("--batch-size", type=positive_int, help="batch size")
     parser.add_argument("--learning-rate", type=float, help="initial learning rate")
     parser.add_argument(
         "--hparam",
@@ -40,8 +43,21 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a model or training hyperparameter (repeatable), e.g. --hparam units=64",
     )
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume", action="store_true",
+        help="continue the interrupted run in --out (refused if there is none, or if its "
+        "settings differ); without --resume or --no-resume an interrupted run there continues "
+        "if its settings match and is refused if they do not",
+    )
+    resume.add_argument(
+        "--no-resume", action="store_true",
+        help="start over, discarding an interrupted run in --out",
+    )
     parser.add_argument(
-        "--no-resume", action="store_true", help="start over even if --out holds a backup"
+        "--overwrite", action="store_true",
+        help="replace the run in --out (finished or not) as a whole; without it a finished "
+        "run there is refused",
     )
     parser.add_argument(
         "--export",
@@ -79,6 +95,10 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
         if args.export or args.publish:
             raise ValueError("--distributed does not combine with --export/--publish; export "
                              "the chief's model.keras afterwards with lstm-zoo export")
+        if args.resume or args.no_resume or args.overwrite:
+            raise ValueError("--distributed does not take --resume/--no-resume/--overwrite: "
+                             "its workers resume from their backups on their own (see "
+                             "docs/distributed.md)")
         from lstm_zoo.training.distributed.loop import train_distributed
 
         record = train_distributed(recipe, args.data, out_dir=out_dir, seed=args.seed,
@@ -93,7 +113,8 @@ def _train(recipe: Any, args: argparse.Namespace, options: dict[str, Any]) -> in
         seed=args.seed,
         epochs=args.epochs,
         hparams=hparams,
-        resume=not args.no_resume,
+        resume=True if args.resume else False if args.no_resume else None,
+        overwrite=args.overwrite,
         **options,
     )
     print(json.dumps(result.metrics["test"], indent=2, default=str))
