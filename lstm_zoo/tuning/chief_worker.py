@@ -20,8 +20,10 @@ it for a trial, trains it and reports back.  lstm_zoo sets those variables from
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import threading
 import time
 from concurrent import futures
@@ -38,6 +40,10 @@ CHIEF_ID = "chief"
 
 class OracleUnreachableError(LstmZooError, ConnectionError):
     """A worker could not reach the chief's oracle in time."""
+
+
+class OracleAddressError(LstmZooError, OSError):
+    """The chief cannot listen on its ``--oracle`` address (port taken, foreign address)."""
 
 
 def parse_address(address: str | None) -> tuple[str, int]:
@@ -150,18 +156,19 @@ def serve_chief(oracle: Any, host: str, port: int, poll: float = 0.5) -> None:
 
     from lstm_zoo.adapters.keras_tuner_private import OracleServicer, protos
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    # no SO_REUSEPORT (gRPC's default on Linux): with it a second chief bound a port already
+    # serving another chief, and workers were split between the two without a word
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
+                         options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(_grpc_target(host, port))
-    except RuntimeError as exc:
-        bound, detail = 0, f" ({exc})"
-    else:
-        detail = ""
+    except RuntimeError:  # grpc >= 1.5x raises where older versions returned 0
+        bound = 0
     if not bound:
-        raise OSError(f"the chief cannot listen on {host}:{port}{detail}: address in use or "
-                      "not an address of this machine (use 0.0.0.0:PORT to listen everywhere)")
+        raise OracleAddressError(f"the chief cannot listen on {host}:{port}: "
+                                 f"{_why_unbindable(host, port)}")
     server.start()
     print(f"[sweep] chief: oracle listening on {host}:{port}; "
           f"{len(oracle.end_order)}/{oracle.max_trials} trials ended so far", flush=True)
@@ -175,6 +182,24 @@ def serve_chief(oracle: Any, host: str, port: int, poll: float = 0.5) -> None:
                 break
     finally:
         server.stop(grace=2).wait(5)
+
+
+def _why_unbindable(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be listened on, found by binding a plain socket there."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (f"port {port} is already in use (another chief, or another program); "
+                    "stop it or choose another --oracle port")
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return (f"{host} is not an address of this machine (use 0.0.0.0:{port} to listen "
+                    "everywhere)")
+        return f"{exc.strerror or exc}"
+    return "gRPC could not bind it (set GRPC_VERBOSITY=debug for details)"
 
 
 def run_worker(make_tuner_fn: Any, fit_kwargs: dict[str, Any], host: str, port: int, *,

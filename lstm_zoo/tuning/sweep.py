@@ -13,8 +13,14 @@ trials are kept, the interrupted one is rerun.  Distributed roles live in
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
+import json
 import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,8 @@ from lstm_zoo.tuning.hypermodel import (
 )
 from lstm_zoo.tuning.oracle import SweepError, make_oracle
 from lstm_zoo.tuning.results import write_results
+
+LOCK_FILE = ".sweep.lock"  # in the sweep directory: who holds it (pid, host, role, oracle)
 
 
 def _progress_printer(project_dir: Path, out_dir: Path, objective: str, direction: str):
@@ -89,7 +97,8 @@ def tune(
     is silent for ``worker_timeout`` seconds is re-queued by the chief.  ``baseline`` (local)
     also trains the recipe's default hyperparameters under the same budget, for comparison;
     ``export`` (local) exports the best model for TF Serving into that directory through
-    :func:`lstm_zoo.serving.savedmodel.export`.
+    :func:`lstm_zoo.serving.savedmodel.export`.  A chief or local sweep holds ``directory``
+    (:func:`sweep_lock`): a second one on the same directory is refused, naming the first.
     """
     recipe = resolve_recipe(recipe)
     role, oracle, worker_id = _role_from_environment(role, oracle, worker_id)
@@ -113,14 +122,26 @@ def tune(
     project_dir = directory / recipe.name
     if role != "worker":
         kt_oracle.on_trial_end = _progress_printer(project_dir, directory, objective, direction)
-    if role != "local":
-        return run_distributed(
-            role, recipe=recipe, tuner=tuner, oracle=kt_oracle, config=config,
-            directory=directory, seed=seed, data=data, address=oracle, worker_id=worker_id,
-            heartbeat_seconds=heartbeat_seconds, connect_timeout=connect_timeout,
-            rpc_timeout=rpc_timeout, verbose=verbose, options=options,
-        )
+    # one chief or local sweep per directory; workers share it with their chief
+    with contextlib.nullcontext() if role == "worker" else sweep_lock(directory, role, oracle):
+        if role != "local":
+            return run_distributed(
+                role, recipe=recipe, tuner=tuner, oracle=kt_oracle, config=config,
+                directory=directory, seed=seed, data=data, address=oracle, worker_id=worker_id,
+                heartbeat_seconds=heartbeat_seconds, connect_timeout=connect_timeout,
+                rpc_timeout=rpc_timeout, verbose=verbose, options=options,
+            )
+        return _local_sweep(recipe, tuner, kt_oracle, config, directory, seed=seed, data=data,
+                            max_trials=max_trials, objective=objective, direction=direction,
+                            save_best=save_best, baseline=baseline, export=export,
+                            verbose=verbose, options=options)
 
+
+def _local_sweep(recipe: Recipe, tuner: str, kt_oracle: Any, config: Any, directory: Path, *,
+                 seed: int, data: str | Path | None, max_trials: int, objective: str,
+                 direction: str, save_best: bool, baseline: bool, export: str | Path | None,
+                 verbose: int, options: dict[str, Any]) -> SweepResult:
+    """The local side of :func:`tune`: search in this process, then save the best model."""
     loaded = recipe.load(data, seed=seed, **options)
     hypermodel = make_hypermodel(recipe, loaded, config, seed)
     kt_tuner = make_tuner(tuner, kt_oracle, hypermodel, directory, recipe.name)
@@ -141,6 +162,52 @@ def tune(
         exported = export_model(recipe, export, model=result.best_model_path, data=loaded)
         print(f"[sweep] exported the best model to {exported.path}")
     return result
+
+
+@contextlib.contextmanager
+def sweep_lock(directory: Path, role: str, address: str | None = None) -> Iterator[dict]:
+    """Hold the sweep directory for this chief or local sweep; refuse when another holds it.
+
+    Two chiefs on one directory both started, ran the same trials twice, and the one whose
+    results.csv was written last won (and the first waited for trials the other had taken).
+    The lock is an ``flock`` on ``LOCK_FILE`` (released when the process ends, however it
+    ends; NFS emulates it with a POSIX lock across machines); the file names the holder (pid,
+    host, role, oracle address, since when) for the refusal message.  Yields that record.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(
+                f"the sweep directory {directory} is in use by {_lock_holder(path)}; two "
+                "chiefs (or local sweeps) on one directory would run the same trials twice and "
+                "overwrite each other's results: stop that one, or pass another --directory "
+                "(workers join its chief with --role worker --oracle HOST:PORT)"
+            ) from None
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "role": role,
+                  "oracle": address,
+                  "since": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        yield holder
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _lock_holder(path: Path) -> str:
+    """``"a chief (pid 12, host h, oracle 0.0.0.0:8000, since ...)"`` from the lock file."""
+    try:
+        holder = json.loads(path.read_text())
+        details = [f"pid {holder['pid']}", f"host {holder['host']}"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another sweep process (its lock file names no holder yet)"
+    if holder.get("oracle"):
+        details.append(f"oracle {holder['oracle']}")
+    details.append(f"since {holder.get('since')}")
+    return f"a {holder.get('role') or 'sweep'} process ({', '.join(details)})"
 
 
 def _role_from_environment(role: str | None, oracle: str | None,

@@ -369,3 +369,52 @@ def test_retrain_line_reproduces_the_sweeps_data_and_recipe_options(tmp_path, ca
     record = json.loads((tmp_path / "sweep" / "results.json").read_text())
     assert record["data"] == str(data) and record["options"]["time_col"] == "time"
     assert record["best"]["retrain_command"] == line
+
+
+# ---- 24.4: one chief per sweep directory, and a taken oracle port --------------------------------
+def test_a_second_chief_or_local_sweep_on_a_held_directory_is_refused(tmp_path):
+    """24.4: three chiefs on one directory all started and ran the same trials twice; the
+    directory is now locked, and a second chief (or local sweep) refuses, naming the holder."""
+    import socket
+
+    from lstm_zoo.tuning.oracle import SweepError
+    from lstm_zoo.tuning.sweep import LOCK_FILE, sweep_lock, tune
+
+    directory = tmp_path / "sweep"
+    with sweep_lock(directory, "chief", "127.0.0.1:8123") as holder:
+        assert holder["pid"] == os.getpid()
+        for role in ("chief", "local"):
+            with pytest.raises(SweepError) as caught:
+                tune("weather", max_trials=1, epochs=1, directory=directory, role=role,
+                     oracle="127.0.0.1:8124" if role == "chief" else None, verbose=0)
+            message = str(caught.value)
+            assert f"{directory} is in use by a chief process (pid {os.getpid()}" in message
+            assert socket.gethostname() in message and "oracle 127.0.0.1:8123" in message
+            assert "--directory" in message
+        assert not (directory / "weather").exists()  # the refused sweep wrote nothing
+    with sweep_lock(directory, "local"):  # released: the next one gets it
+        assert json.loads((directory / LOCK_FILE).read_text())["role"] == "local"
+
+
+def test_a_chief_on_a_port_another_chief_serves_fails_clearly(tmp_path):
+    """24.4: a chief whose port was already served by another chief started anyway (gRPC's
+    SO_REUSEPORT let both bind); it now fails, saying the port is in use."""
+    from concurrent import futures
+
+    import grpc
+
+    from lstm_zoo.tuning.chief_worker import OracleAddressError
+    from lstm_zoo.tuning.sweep import tune
+
+    other = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # keras-tuner's defaults
+    port = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        with pytest.raises(OracleAddressError, match=f"port {port} is already in use"):
+            tune("weather", max_trials=1, epochs=1, directory=tmp_path / "sweep",
+                 role="chief", oracle=f"127.0.0.1:{port}", verbose=0)
+    finally:
+        other.stop(0)
+    with pytest.raises(OracleAddressError, match="not an address of this machine"):
+        tune("weather", max_trials=1, epochs=1, directory=tmp_path / "sweep2", role="chief",
+             oracle="192.0.2.1:8000", verbose=0)
