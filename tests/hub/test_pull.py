@@ -253,7 +253,7 @@ def test_a_checkout_in_the_current_directory_is_found(published_hub, tmp_path, m
     import shutil
 
     monkeypatch.delenv("LSTM_ZOO_HUB", raising=False)
-    monkeypatch.setattr(hub, "__file__", str(tmp_path / "site" / "lstm_zoo" / "hub.py"))
+    monkeypatch.setattr(hub, "SOURCE_ROOT", tmp_path / "site")  # as a wheel install: no checkout
     checkout = tmp_path / "checkout"
     shutil.copytree(published_hub, checkout / "saved_models")
     monkeypatch.chdir(checkout)
