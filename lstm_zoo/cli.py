@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import pkgutil
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import lstm_zoo.commands as _commands
 
@@ -59,22 +62,39 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+class _SilentTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs the first ``import tensorflow`` with stderr closed, and only if a command imports
+    it: commands that never touch TensorFlow (``pull``) do not pay for its import."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one import only; the real finders do the finding
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            exec_module = spec.loader.exec_module
+
+            def silenced(module: Any) -> None:
+                with _stderr_silenced():
+                    exec_module(module)
+
+            spec.loader.exec_module = silenced  # type: ignore[method-assign]
+        return spec
+
+
 def quiet_tensorflow() -> None:
-    """Import TensorFlow without its start-up chatter, and keep it quiet afterwards.
+    """Keep TensorFlow quiet in this process: no start-up chatter, no INFO/WARNING lines.
 
     TensorFlow's C++ side prints INFO lines (oneDNN, "Could not find cuda drivers") before its
-    log level is read, so the import runs with stderr closed; ``TF_CPP_MIN_LOG_LEVEL=3`` then
-    hides the later C++ lines (among them the E-level "failed call to cuInit" of a machine
-    without a GPU: real failures still surface as Python exceptions), and the Python loggers of
-    TensorFlow, absl and Keras are set to ERROR.  ``lstm-zoo --debug`` skips all of this.
+    log level is read, so its import, whenever a command makes it, runs with stderr closed;
+    ``TF_CPP_MIN_LOG_LEVEL=3`` then hides the later C++ lines (among them the E-level "failed
+    call to cuInit" of a machine without a GPU: real failures still surface as Python
+    exceptions), and the Python loggers of TensorFlow, absl and Keras are set to ERROR.
+    ``lstm-zoo --debug`` skips all of this.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        try:
-            with _stderr_silenced():
-                import tensorflow  # noqa: F401
-        except ImportError:
-            return  # the command itself reports it, with the error visible
+        sys.meta_path.insert(0, _SilentTensorFlowImport())
     for name in ("tensorflow", "absl", "keras", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with contextlib.suppress(ImportError):

@@ -82,7 +82,7 @@ def rebuild_index(hub_dir: str | os.PathLike) -> Path:
     """Regenerate ``hub_dir/index.json`` from the manifests found there (atomically)."""
     hub_dir = Path(hub_dir)
     path = atomic_write_json(hub_dir / INDEX_FILE, build_index(hub_dir))
-    path.chmod(0o644)  # mkstemp made it private; a web server or TF Serving must read it
+    path.chmod(0o644)  # world-readable whatever the umask: a web server or TF Serving reads it
     return path
 
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from lstm_zoo.errors import LstmZooError
-from lstm_zoo.files import atomic_directory, atomic_write_json
+from lstm_zoo.files import atomic_directory, atomic_write_json, current_umask
 from lstm_zoo.recipe import Recipe, RecipeData
 from lstm_zoo.serving.contract import ServingContract
 from lstm_zoo.serving.device import DEVICES, gpu_available, traced_for
@@ -378,8 +378,8 @@ def export(
 
 
 def _make_readable(root: Path) -> None:
-    """Temp files are created owner-only; a server running as another user must read them."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """Every file of the export gets the mode the umask gives (a server running as another user
+    must read them, whichever writer created them)."""
+    umask = current_umask()
     for path in [root, *root.rglob("*")]:
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)

@@ -52,3 +52,14 @@ def test_quiet_by_default_without_tensorflow_chatter():
     assert '"name": "weather-lstm"' in result.stdout
     for noise in ("I0000", "E0000", "cuInit", "absl::InitializeLog", "oneDNN"):
         assert noise not in result.stderr, result.stderr
+
+
+def test_quiet_mode_does_not_import_tensorflow_for_commands_that_need_none():
+    """Quieting TensorFlow takes effect at its import, so ``pull`` stays free of it."""
+    code = ("import sys\nfrom lstm_zoo.cli import main\n"
+            "assert main(['pull', 'weather']) == 0\n"
+            "assert 'tensorflow' not in sys.modules, 'pull imported TensorFlow'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if "no published" in result.stderr or "unknown" in result.stderr:
+        pytest.skip("no published weather model here")
+    assert result.returncode == 0, result.stderr
