@@ -104,3 +104,65 @@ def test_model_of_another_recipe_is_named_as_a_contract_mismatch(tmp_path):
     assert "prices float32 (None, 8)" in message and "history (None, 8, 3)" in message
     assert "\x1b" not in message
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def _one_hot_logits(path: list[int], classes: int = 11) -> np.ndarray:
+    """Logits ``[T, C]`` whose best class per frame is ``path`` (blank = the last class)."""
+    logits = np.zeros((len(path), classes), np.float32)
+    logits[np.arange(len(path)), path] = 5.0
+    return logits
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+@pytest.mark.parametrize("shape", [(0, 5, 11), (2, 0, 11), (0, 2, 5, 11), (2, 2, 0, 11)])
+def test_ctc_decoding_of_empty_batches_and_empty_utterances(method, shape):
+    """24.10: no utterances, or utterances of no frames, decode to nothing (CTCGreedyDecoder
+    used to fail with "inputs must not be empty"), eagerly and in a graph."""
+    import tensorflow as tf
+
+    from lstm_zoo.models.ctc import decode_to_lists, decode_to_strings
+
+    logits = np.zeros(shape, np.float32)
+    assert decode_to_lists(logits, method) == [[] for _ in range(shape[0])]
+    spec = tf.TensorSpec([None, *([shape[1]] if len(shape) == 4 else []), None, 11])
+    graph = tf.function(lambda x: decode_to_strings(x, method), input_signature=[spec])
+    assert graph(logits).numpy().tolist() == [b""] * shape[0]
+
+
+def test_speech_export_answers_an_empty_batch(tiny_speech, tmp_path):
+    """24.10: the exported speech signature answers a batch of 0 utterances with 0
+    transcripts, like translation; ``transcribe([])`` is ``[]``."""
+    import tensorflow as tf
+
+    recipe, model = tiny_speech
+    result = export(model, tmp_path, recipe=recipe, warmup=False)
+    serve = tf.saved_model.load(str(result.path)).signatures["serving_default"]
+    for samples in (800, 0):
+        out = serve(audio=tf.zeros([0, samples]))["transcript"]
+        assert out.shape == (0,) and out.dtype == tf.string
+    assert recipe.transcribe(model, []) == []
+
+
+def test_long_ensemble_fusion_is_segmented_at_common_blanks():
+    """24.11: ensemble fusion scores candidates in segments of at most ~2 windows (CTC scoring
+    costs frames x labels, so whole-clip fusion grew quadratically: 364 s and 2.5 GB for 10
+    minutes); cuts fall where every member hears blank, so two utterances joined by silence
+    fuse to the two transcripts joined, and a clip within one window is fused whole."""
+    import tensorflow as tf
+
+    from lstm_zoo.models.ctc import _segments, decode_ensemble
+
+    blank = 10
+    first = _one_hot_logits([3, blank, blank, 5, blank])
+    second = _one_hot_logits([blank, 7, blank, 7, blank])
+    silence = _one_hot_logits([blank] * 40)
+    joined = np.concatenate([first, silence, second], axis=0)
+    stacked = np.stack([joined, np.roll(joined, 1, axis=0)])[None]  # [B=1, N=2, T, C]
+    for method in ("greedy", "beam"):
+        for window in (16, 1000):  # segmented / in one piece
+            fused = tf.sparse.to_dense(decode_ensemble(stacked, method, window=window))
+            assert fused.numpy().tolist() == [[3, 5, 7, 7]]
+    long = np.tile(stacked, [1, 1, 20, 1])  # 1000 frames
+    segments, per_example = _segments(tf.constant(long), 64)
+    assert int(per_example) == 16 and segments.shape[0] == 16
+    assert segments.shape[2] <= 2 * 64
